@@ -1,0 +1,148 @@
+//! Builds the HTTP server from settings and runs it until it is stopped.
+//!
+//! Shutdown order (SIGTERM/SIGINT, or `stop`): the server stops accepting, in-flight requests
+//! finish (each answered only after its commit), then the writer drains its queue and ends.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use diesel::connection::SimpleConnection;
+
+use crate::auth::Verifier;
+use crate::config::{IngestLimits, Settings};
+use crate::error::ApiError;
+use crate::instances::registry::{spawn_reloader, Registry, SharedRegistry};
+use crate::storage::writer::Writer;
+use crate::storage::{Database, Pool};
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub registry: SharedRegistry,
+    pub writer: Writer,
+    pub pool: Pool,
+    pub limits: IngestLimits,
+    pub verifier: Verifier,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    server: Server,
+    addr: std::net::SocketAddr,
+    writer_thread: JoinHandle<()>,
+}
+
+/// The access log: client, method, path (never the query string, which may hold tokens),
+/// status, size, latency, user agent. Never a header that could carry a credential.
+const ACCESS_LOG_FORMAT: &str = r#"%{r}a "%{method}xi %U" %s %b %Dms "%{User-Agent}i""#;
+
+impl Application {
+    /// Opens the database (running migrations), starts the writer and binds the listener.
+    /// Must be called inside the actix system (see `main`).
+    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let db = Database::open(&settings.database_url)?;
+        let pool = db.pool(8)?;
+        let registry = {
+            let mut conn = pool.get().context("cannot connect to the database")?;
+            Registry::load(&mut conn).context("cannot load instances")?
+        };
+        let registry: SharedRegistry = Arc::new(ArcSwap::from_pointee(registry));
+        let (writer, writer_thread) = Writer::spawn(&db, settings.writer_queue)?;
+        let state = web::Data::new(AppState {
+            registry: registry.clone(),
+            writer,
+            pool: pool.clone(),
+            limits: settings.limits,
+            verifier: Verifier::for_this_machine(),
+        });
+        spawn_reloader(
+            pool,
+            registry,
+            Duration::from_millis(settings.reload_interval_ms),
+        );
+
+        let listener = TcpListener::bind(settings.listen_addr()?)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    Logger::new(ACCESS_LOG_FORMAT)
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .configure(crate::ingest::routes)
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .default_service(web::to(no_route))
+        })
+        .shutdown_timeout(30);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Application {
+            server,
+            addr,
+            writer_thread,
+        })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then waits for the writer to commit what is queued.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("server failed")?;
+        // Every Writer clone lived in the workers, which are gone now: the writer drains and ends.
+        web::block(move || self.writer_thread.join())
+            .await
+            .context("cannot wait for the writer")?
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        log::info!("stopped; every acknowledged incident is committed");
+        Ok(())
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the database answers a query.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let reachable = web::block(move || -> anyhow::Result<()> {
+        pool.get()?.batch_execute("SELECT 1")?;
+        Ok(())
+    })
+    .await;
+    match reachable {
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
+        Ok(Err(e)) => {
+            log::warn!("readiness check failed: {e:#}");
+            Err(ApiError::unavailable("The database is not reachable."))
+        }
+        Err(e) => Err(ApiError::unavailable(format!("Readiness check did not run: {e}"))),
+    }
+}
+
+async fn no_route(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::not_found(format!(
+        "No route for {} {}. Events go to POST /instance/execute/<instance>.",
+        req.method(),
+        req.path()
+    ))
+    .error_response()
+}

@@ -1,0 +1,430 @@
+//! The command line (SPEC 4): `serve`, `migrate`, `instance …`, `incidents …`, `samples`.
+//! Commands call the same store functions as the HTTP API. Secrets are read from stdin only.
+
+mod output;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::Application;
+use crate::auth::{hash_secret, CredentialSpec};
+use crate::config::{Overrides, Settings};
+use crate::error::ServiceError;
+use crate::incidents::{self, IncidentFilter};
+use crate::instances::{self, store, InstanceChanges, NewInstance};
+use crate::storage::{Conn, Database};
+
+#[derive(Debug, Parser)]
+#[command(name = "intake", version, about = "Receive webhooks and turn them into incidents")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "INTAKE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sqlite://PATH (default: sqlite://data/intake.db).
+    #[arg(long, global = true, env = "INTAKE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the receiver (migrates the database first).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Manage instances (inbound endpoints) and their credentials.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Query incidents.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Show (or clear) the samples an instance kept.
+    Samples(SamplesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address.
+    #[arg(long, env = "INTAKE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Largest accepted body in bytes.
+    #[arg(long, env = "INTAKE_MAX_BODY_BYTES", value_name = "N")]
+    pub max_body_bytes: Option<usize>,
+    /// Most elements in one JSON array body.
+    #[arg(long, env = "INTAKE_MAX_ELEMENTS", value_name = "N")]
+    pub max_elements: Option<usize>,
+    /// Deepest accepted JSON nesting.
+    #[arg(long, env = "INTAKE_MAX_DEPTH", value_name = "N")]
+    pub max_depth: Option<usize>,
+    /// On a database with no instances, create a `demo` instance and print a curl to try it.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Create an instance.
+    Add(InstanceArgs),
+    /// Change an instance's settings (a --username adds a credential).
+    Update(InstanceArgs),
+    /// List instances.
+    List(JsonFlag),
+    /// Show one instance.
+    Show(NameArgs),
+    /// Remove an instance with its credentials and samples (its incidents stay).
+    Remove(NameArgs),
+    /// Add or remove credentials.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON only.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    pub name: String,
+    /// Basic username, or `_header:<Header-Name>` for a header rule. The secret is read from stdin.
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password (or header value) from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Type given to incidents that do not name one.
+    #[arg(long, value_name = "TYPE")]
+    pub incident_type: Option<String>,
+    /// Forget the default incident type.
+    #[arg(long, conflicts_with = "incident_type")]
+    pub no_incident_type: bool,
+    /// Keep the newest received elements as samples.
+    #[arg(long)]
+    pub store_samples: bool,
+    #[arg(long, conflicts_with = "store_samples")]
+    pub no_store_samples: bool,
+    /// How many samples to keep (default 20).
+    #[arg(long, value_name = "N")]
+    pub sample_limit: Option<i32>,
+    /// Accept requests without credentials while the instance has none (explicit opt-in).
+    #[arg(long)]
+    pub allow_anonymous: bool,
+    #[arg(long, conflicts_with = "allow_anonymous")]
+    pub no_allow_anonymous: bool,
+    /// Stop accepting events (404) without removing the instance.
+    #[arg(long)]
+    pub disable: bool,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Add a credential; earlier ones stay active (rotation). The secret is read from stdin.
+    Add {
+        name: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove the credentials with this username (or `_header:<Name>`), or one by --id.
+    Remove {
+        name: String,
+        #[arg(long, required_unless_present = "id")]
+        username: Option<String>,
+        #[arg(long, conflicts_with = "username")]
+        id: Option<i32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents, newest first.
+    List {
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        type_: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only incidents with an id below this (next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one incident with its raw JSON.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SamplesArgs {
+    pub name: String,
+    /// Delete the instance's samples.
+    #[arg(long)]
+    pub clear: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        database_url: cli.database_url,
+        ..Overrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.listen = args.listen.clone();
+        overrides.max_body_bytes = args.max_body_bytes;
+        overrides.max_elements = args.max_elements;
+        overrides.max_depth = args.max_depth;
+    }
+    let settings = Settings::load(cli.config.as_deref(), overrides)?;
+    match cli.command {
+        Command::Serve(args) => serve(&settings, args.demo),
+        Command::Migrate => {
+            let db = Database::open(&settings.database_url)?;
+            println!("database {} is up to date", db.path().display());
+            Ok(())
+        }
+        Command::Instance(command) => instance(&settings, command),
+        Command::Incidents(command) => incidents_command(&settings, command),
+        Command::Samples(args) => samples(&settings, args),
+    }
+}
+
+fn connect(settings: &Settings) -> anyhow::Result<Conn> {
+    Database::open(&settings.database_url)?.connect()
+}
+
+/// Turns a service error into a message for the terminal.
+fn fail(error: ServiceError) -> anyhow::Error {
+    match error {
+        ServiceError::Internal(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async {
+        // Before the server loads its instances, so the demo works from the first request.
+        let demo_password = if demo {
+            create_demo_instance(settings)?
+        } else {
+            None
+        };
+        let app = Application::build(settings)?;
+        if let Some(password) = demo_password {
+            let mut addr = app.addr();
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            println!(
+                "\nCreated instance 'demo' with user 'demo' and password {password} (shown only now).\n\
+                 Send it an event:\n\n  \
+                 curl -u 'demo:{password}' -d '{{\"name\":\"Hello from curl\",\"type\":\"Test\"}}' http://{addr}/instance/execute/demo\n\n\
+                 Then list incidents:  ./target/release/intake incidents list\n"
+            );
+        }
+        log::info!("listening on http://{}", app.addr());
+        println!("intake listening on http://{}", app.addr());
+        app.run_until_stopped().await
+    })
+}
+
+/// First start on an empty database: a `demo` instance with a generated password, which
+/// the caller shows once (never logged). None when instances exist already.
+fn create_demo_instance(settings: &Settings) -> anyhow::Result<Option<String>> {
+    let mut conn = connect(settings)?;
+    if !store::list(&mut conn).map_err(fail)?.is_empty() {
+        return Ok(None);
+    }
+    let password = generate_password();
+    let spec = CredentialSpec::parse("demo").map_err(anyhow::Error::msg)?;
+    let hash = hash_secret(&password)?;
+    let mut demo = NewInstance::named("demo");
+    demo.store_samples = true;
+    store::create(&mut conn, &demo, Some((&spec, &hash))).map_err(fail)?;
+    Ok(Some(password))
+}
+
+fn generate_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
+}
+
+/// Reads a secret from stdin: everything, less one trailing newline.
+fn read_secret() -> anyhow::Result<String> {
+    let mut secret = String::new();
+    std::io::stdin()
+        .read_to_string(&mut secret)
+        .context("cannot read the secret from stdin")?;
+    let secret = secret
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&secret)
+        .to_string();
+    if secret.is_empty() {
+        bail!("no secret on stdin (pipe it in, e.g. `printf %s \"$PASSWORD\" | intake …`)");
+    }
+    Ok(secret)
+}
+
+/// A credential from `--username` and the secret on stdin, parsed and hashed.
+fn new_credential(username: &str) -> anyhow::Result<(CredentialSpec, String)> {
+    let spec = CredentialSpec::parse(username)
+        .map_err(|e| anyhow::anyhow!("--username: {e}"))?;
+    let hash = hash_secret(&read_secret()?)?;
+    Ok((spec, hash))
+}
+
+fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings)?;
+    match command {
+        InstanceCommand::Add(args) => {
+            let credential = args.username.as_deref().map(new_credential).transpose()?;
+            let mut new = NewInstance::named(&args.name);
+            new.incident_type = args.incident_type.clone();
+            new.store_samples = args.store_samples;
+            new.sample_limit = args
+                .sample_limit
+                .unwrap_or(instances::model::DEFAULT_SAMPLE_LIMIT);
+            new.allow_anonymous = args.allow_anonymous;
+            new.enabled = !args.disable;
+            let credential = credential.as_ref().map(|(spec, hash)| (spec, hash.as_str()));
+            let created = store::create(&mut conn, &new, credential).map_err(fail)?;
+            output::instance(&created, args.json);
+            if created.credentials.is_empty() && !created.allow_anonymous {
+                eprintln!(
+                    "note: '{}' has no credential yet, so it refuses every request; add one with \
+                     `intake instance credential add {} --username USER --password-stdin`",
+                    created.name, created.name
+                );
+            }
+        }
+        InstanceCommand::Update(args) => {
+            if let Some(username) = &args.username {
+                let (spec, hash) = new_credential(username)?;
+                store::add_credential(&mut conn, &args.name, &spec, &hash).map_err(fail)?;
+            }
+            let changes = InstanceChanges {
+                incident_type: match (&args.incident_type, args.no_incident_type) {
+                    (Some(t), _) => Some(Some(t.clone())),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                store_samples: flag(args.store_samples, args.no_store_samples),
+                sample_limit: args.sample_limit,
+                allow_anonymous: flag(args.allow_anonymous, args.no_allow_anonymous),
+                enabled: flag(args.enable, args.disable),
+            };
+            let updated = store::update(&mut conn, &args.name, &changes).map_err(fail)?;
+            output::instance(&updated, args.json);
+        }
+        InstanceCommand::List(args) => {
+            let all = store::list(&mut conn).map_err(fail)?;
+            output::instances(&all, args.json);
+        }
+        InstanceCommand::Show(args) => {
+            let found = store::show(&mut conn, &args.name).map_err(fail)?;
+            output::instance(&found, args.json);
+        }
+        InstanceCommand::Remove(args) => {
+            store::remove(&mut conn, &args.name).map_err(fail)?;
+            println!("removed instance '{}'", args.name);
+        }
+        InstanceCommand::Credential(CredentialCommand::Add { name, username, .. }) => {
+            let (spec, hash) = new_credential(&username)?;
+            let added = store::add_credential(&mut conn, &name, &spec, &hash).map_err(fail)?;
+            println!(
+                "added {} credential {} ({}) to '{name}'",
+                added.kind, added.id, added.username
+            );
+        }
+        InstanceCommand::Credential(CredentialCommand::Remove { name, username, id }) => {
+            match (username, id) {
+                (_, Some(id)) => {
+                    store::remove_credential(&mut conn, &name, id).map_err(fail)?;
+                    println!("removed credential {id} from '{name}'");
+                }
+                (Some(username), None) => {
+                    let n = store::remove_credentials(&mut conn, &name, &username).map_err(fail)?;
+                    println!("removed {n} credential(s) '{username}' from '{name}'");
+                }
+                (None, None) => bail!("give --username or --id"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--x` / `--no-x` → Some(true) / Some(false); neither → None.
+fn flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings)?;
+    match command {
+        IncidentsCommand::List {
+            instance,
+            type_,
+            limit,
+            before,
+            json,
+        } => {
+            if !(1..=1000).contains(&limit) {
+                bail!("--limit must be between 1 and 1000");
+            }
+            let filter = IncidentFilter {
+                instance,
+                type_,
+                before_id: before,
+                limit,
+            };
+            let found = incidents::store::list(&mut conn, &filter).map_err(fail)?;
+            output::incidents(&found, json);
+        }
+        IncidentsCommand::Show { id, json } => {
+            let found = incidents::store::get(&mut conn, id).map_err(fail)?;
+            output::incident(&found, json);
+        }
+    }
+    Ok(())
+}
+
+fn samples(settings: &Settings, args: SamplesArgs) -> anyhow::Result<()> {
+    let mut conn = connect(settings)?;
+    if args.clear {
+        let n = store::clear_samples(&mut conn, &args.name).map_err(fail)?;
+        println!("cleared {n} sample(s) of '{}'", args.name);
+        return Ok(());
+    }
+    let found = store::samples(&mut conn, &args.name).map_err(fail)?;
+    output::samples(&found, args.json);
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! How commands print: `--json` prints JSON only (an array for lists); otherwise short,
+//! aligned text for people.
+
+use serde::Serialize;
+
+use crate::incidents::IncidentView;
+use crate::instances::{InstanceView, SampleView};
+
+fn json<T: Serialize + ?Sized>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+pub fn instance(view: &InstanceView, as_json: bool) {
+    if as_json {
+        return json(view);
+    }
+    println!("name:            {}", view.name);
+    println!("enabled:         {}", view.enabled);
+    println!("incident_type:   {}", view.incident_type.as_deref().unwrap_or("-"));
+    println!("store_samples:   {} (keeps {})", view.store_samples, view.sample_limit);
+    println!("allow_anonymous: {}", view.allow_anonymous);
+    if view.credentials.is_empty() {
+        println!("credentials:     none");
+    }
+    for c in &view.credentials {
+        println!("credential:      {} {} {} (added {})", c.id, c.kind, c.username, c.created);
+    }
+}
+
+pub fn instances(views: &[InstanceView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    println!("{:<24} {:<8} {:<8} {:<12} TYPE", "NAME", "ENABLED", "SAMPLES", "CREDENTIALS");
+    for v in views {
+        println!(
+            "{:<24} {:<8} {:<8} {:<12} {}",
+            v.name,
+            v.enabled,
+            v.store_samples,
+            v.credentials.len(),
+            v.incident_type.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+pub fn incidents(views: &[IncidentView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    println!("{:<8} {:<24} {:<16} {:<16} NAME", "ID", "OCCURRED", "INSTANCE", "TYPE");
+    for v in views {
+        println!(
+            "{:<8} {:<24} {:<16} {:<16} {}",
+            v.id,
+            v.occurred,
+            v.instance,
+            v.type_.as_deref().unwrap_or("-"),
+            v.name
+        );
+    }
+}
+
+pub fn incident(view: &IncidentView, as_json: bool) {
+    if as_json {
+        return json(view);
+    }
+    println!("id:       {}", view.id);
+    println!("instance: {}", view.instance);
+    println!("name:     {}", view.name);
+    println!("type:     {}", view.type_.as_deref().unwrap_or("-"));
+    println!("occurred: {}", view.occurred);
+    println!("created:  {}", view.created);
+    if let Some(raw) = &view.raw_json {
+        println!("raw_json: {}", serde_json::to_string_pretty(raw).unwrap_or_default());
+    }
+}
+
+pub fn samples(views: &[SampleView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    if views.is_empty() {
+        println!("no samples");
+    }
+    for v in views {
+        println!("{} {}", v.received, v.body);
+    }
+}

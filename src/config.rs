@@ -1,0 +1,229 @@
+//! Settings: built-in defaults, then an optional TOML file (`--config` / `INTAKE_CONFIG`),
+//! then `INTAKE_*` environment variables, then command-line flags. Validated once at start.
+//!
+//! clap reads each flag's environment variable itself, so a value that clap hands over is
+//! already "env or flag, flag wins"; it only has to override what the file said.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The default database: an SQLite file under `./data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/intake.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// Bounds on what one ingest request may carry.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestLimits {
+    /// Largest accepted body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most elements in one JSON array body (413 above).
+    pub max_elements: usize,
+    /// Deepest JSON nesting (400 above).
+    pub max_depth: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_elements: 1000,
+            max_depth: 128,
+        }
+    }
+}
+
+/// Everything `intake` needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: String,
+    pub limits: IngestLimits,
+    /// Requests that may wait for the writer before ingest answers 503.
+    pub writer_queue: usize,
+    /// How often a server checks the database for instance/credential changes, in ms.
+    pub reload_interval_ms: u64,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            listen: DEFAULT_LISTEN.to_string(),
+            limits: IngestLimits::default(),
+            writer_queue: 4096,
+            reload_interval_ms: 500,
+            workers: 0,
+        }
+    }
+}
+
+/// Values given on the command line or in `INTAKE_*` variables; `None` leaves the file's value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_elements: Option<usize>,
+    pub max_depth: Option<usize>,
+}
+
+/// The deepest nesting that may be configured: parsing, serialising and dropping JSON
+/// recurse once per level, on a worker thread's stack.
+const DEEPEST_ALLOWED: usize = 512;
+
+impl Settings {
+    /// Loads defaults, then `file` when given, then `overrides`; then validates.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Settings> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        if let Some(v) = overrides.database_url {
+            settings.database_url = v;
+        }
+        if let Some(v) = overrides.listen {
+            settings.listen = v;
+        }
+        if let Some(v) = overrides.max_body_bytes {
+            settings.limits.max_body_bytes = v;
+        }
+        if let Some(v) = overrides.max_elements {
+            settings.limits.max_elements = v;
+        }
+        if let Some(v) = overrides.max_depth {
+            settings.limits.max_depth = v;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        DatabaseUrl::parse(&self.database_url)?;
+        self.listen_addr()?;
+        let limits = &self.limits;
+        if limits.max_body_bytes == 0 || limits.max_elements == 0 || limits.max_depth == 0 {
+            bail!("limits must be greater than zero: {limits:?}");
+        }
+        if limits.max_depth > DEEPEST_ALLOWED {
+            bail!(
+                "max_depth {} is above the supported maximum of {DEEPEST_ALLOWED}",
+                limits.max_depth
+            );
+        }
+        if self.writer_queue == 0 {
+            bail!("writer_queue must be greater than zero");
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen
+            .parse()
+            .with_context(|| format!("invalid listen address '{}' (want IP:PORT)", self.listen))
+    }
+}
+
+/// A parsed `database_url`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// `sqlite://PATH` (relative, or absolute with a third slash) or `sqlite:PATH`.
+    pub fn parse(url: &str) -> anyhow::Result<DatabaseUrl> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                bail!("database_url '{url}' names no file (want sqlite://PATH)");
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+        }
+        bail!("database_url must start with sqlite:// (got '{}')", redact_url(url))
+    }
+}
+
+/// A URL with any password removed, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_accept_relative_and_absolute_paths() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/intake.db").unwrap(),
+            DatabaseUrl::Sqlite("data/intake.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/intake/intake.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/intake/intake.db".into())
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn file_then_overrides_with_overrides_winning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intake.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nmax_elements = 5\nmax_depth = 10\n",
+        )
+        .unwrap();
+        let settings = Settings::load(
+            Some(&path),
+            Overrides {
+                max_depth: Some(20),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:9000");
+        assert_eq!(settings.limits.max_elements, 5);
+        assert_eq!(settings.limits.max_depth, 20);
+        assert_eq!(settings.limits.max_body_bytes, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let bad = |o: Overrides| Settings::load(None, o).is_err();
+        assert!(bad(Overrides {
+            listen: Some("nowhere".into()),
+            ..Overrides::default()
+        }));
+        assert!(bad(Overrides {
+            max_depth: Some(513),
+            ..Overrides::default()
+        }));
+        assert!(bad(Overrides {
+            max_elements: Some(0),
+            ..Overrides::default()
+        }));
+    }
+}

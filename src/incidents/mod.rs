@@ -1,0 +1,41 @@
+//! Incidents: what they look like to analysts and how they are queried. They are created
+//! by the ingest path through the storage writer.
+
+pub mod store;
+
+use serde::Serialize;
+
+/// An incident as analysts see it. `raw_json` is present when one incident is shown.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncidentView {
+    pub id: i64,
+    pub instance: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub occurred: String,
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_json: Option<serde_json::Value>,
+}
+
+/// Which incidents to list, newest first.
+#[derive(Debug, Clone)]
+pub struct IncidentFilter {
+    pub instance: Option<String>,
+    pub type_: Option<String>,
+    /// Only incidents with an id below this (keyset pagination).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Default for IncidentFilter {
+    fn default() -> Self {
+        IncidentFilter {
+            instance: None,
+            type_: None,
+            before_id: None,
+            limit: 50,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Incident queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{IncidentFilter, IncidentView};
+use crate::error::ServiceError;
+use crate::storage::schema::incidents;
+use crate::storage::Conn;
+use crate::time::rfc3339;
+
+type Row = (i64, String, String, Option<String>, NaiveDateTime, NaiveDateTime);
+
+fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
+    let (id, instance, name, type_, occurred, created) = row;
+    IncidentView {
+        id,
+        instance,
+        name,
+        type_,
+        occurred: rfc3339(occurred),
+        created: rfc3339(created),
+        raw_json,
+    }
+}
+
+/// Incidents matching the filter, newest (highest id) first, without `raw_json`.
+pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView>, ServiceError> {
+    let mut query = incidents::table
+        .select((
+            incidents::id,
+            incidents::instance,
+            incidents::name,
+            incidents::type_,
+            incidents::occurred,
+            incidents::created,
+        ))
+        .order(incidents::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(instance) = &filter.instance {
+        query = query.filter(incidents::instance.eq(instance));
+    }
+    if let Some(type_) = &filter.type_ {
+        query = query.filter(incidents::type_.eq(type_));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(incidents::id.lt(before));
+    }
+    let rows: Vec<Row> = query.load(conn)?;
+    Ok(rows.into_iter().map(|row| view(row, None)).collect())
+}
+
+/// One incident with its `raw_json`.
+pub fn get(conn: &mut Conn, id: i64) -> Result<IncidentView, ServiceError> {
+    let found: Option<(Row, String)> = incidents::table
+        .find(id)
+        .select((
+            (
+                incidents::id,
+                incidents::instance,
+                incidents::name,
+                incidents::type_,
+                incidents::occurred,
+                incidents::created,
+            ),
+            incidents::raw_json,
+        ))
+        .first(conn)
+        .optional()?;
+    let (row, raw) = found.ok_or_else(|| ServiceError::NotFound(format!("no incident {id}")))?;
+    let raw_json = serde_json::from_str(&raw)
+        .map_err(|e| anyhow::anyhow!("incident {id} has unreadable raw_json: {e}"))?;
+    Ok(view(row, Some(raw_json)))
+}

@@ -1,0 +1,243 @@
+//! Turns a request body into the elements that become incidents (SPEC 2.3, 2.7, 2.8).
+//! Pure: bytes in, objects or a client error out.
+
+use serde_json::{Map, Value};
+
+use crate::config::IngestLimits;
+use crate::error::ApiError;
+
+pub type Element = Map<String, Value>;
+
+/// Parses a body into its elements: an object is one, an array of objects is one each.
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    limits: &IngestLimits,
+) -> Result<Vec<Element>, ApiError> {
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => Err(ApiError::bad_request(
+            "empty_body",
+            "The request body is empty; send a JSON object or an array of objects.",
+        )),
+        Some(b'{') | Some(b'[') => parse_json(bytes, limits),
+        Some(_) if is_form(content_type) => Ok(vec![parse_form(bytes)?]),
+        Some(_) => Err(ApiError::bad_request(
+            "unsupported_body",
+            "The body is neither JSON (which must start with '{' or '[') nor form fields \
+             (Content-Type: application/x-www-form-urlencoded).",
+        )),
+    }
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+fn parse_json(bytes: &[u8], limits: &IngestLimits) -> Result<Vec<Element>, ApiError> {
+    let depth = nesting_depth(bytes);
+    if depth > limits.max_depth {
+        return Err(ApiError::bad_request(
+            "too_deep",
+            format!(
+                "The JSON is nested {depth} levels deep; the limit is {}.",
+                limits.max_depth
+            ),
+        ));
+    }
+    // The scan above bounds the recursion, so serde_json's fixed limit (127) can step aside
+    // for the configured one.
+    let mut parser = serde_json::Deserializer::from_slice(bytes);
+    parser.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(&mut parser)
+        .and_then(|value: Value| parser.end().map(|()| value))
+        .map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
+        })?;
+    match value {
+        Value::Object(object) => Ok(vec![object]),
+        Value::Array(items) => {
+            if items.len() > limits.max_elements {
+                return Err(ApiError::payload_too_large(
+                    "too_many_elements",
+                    format!(
+                        "The array has {} elements; the limit is {} per request. Send smaller batches.",
+                        items.len(),
+                        limits.max_elements
+                    ),
+                ));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| match item {
+                    Value::Object(object) => Ok(object),
+                    other => Err(ApiError::bad_request(
+                        "invalid_element",
+                        format!(
+                            "Element {index} of the array is {}, not a JSON object.",
+                            kind_of(&other)
+                        ),
+                    )),
+                })
+                .collect()
+        }
+        other => Err(ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "The body is {}; send a JSON object or an array of objects.",
+                kind_of(&other)
+            ),
+        )),
+    }
+}
+
+/// "a string", "a number"…: for messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The deepest nesting of objects and arrays, found without parsing (strings are skipped),
+/// so an over-deep document is refused before the parser recurses into it.
+fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Form fields as an object of strings; a repeated field becomes an array of strings.
+fn parse_form(bytes: &[u8]) -> Result<Element, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        ApiError::bad_request("invalid_form", format!("The form body cannot be read: {e}."))
+    })?;
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        match object.get_mut(&key) {
+            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+            None => {
+                object.insert(key, Value::String(value));
+            }
+        }
+    }
+    Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+    use serde_json::json;
+
+    fn limits() -> IngestLimits {
+        IngestLimits::default()
+    }
+
+    fn err(body: &str, ct: Option<&str>) -> (StatusCode, &'static str, String) {
+        let e = parse(body.as_bytes(), ct, &limits()).unwrap_err();
+        (e.status, e.code, e.message)
+    }
+
+    #[test]
+    fn objects_and_arrays_become_elements_in_order() {
+        let one = parse(br#" {"a":1}"#, None, &limits()).unwrap();
+        assert_eq!(one, vec![json!({"a":1}).as_object().unwrap().clone()]);
+        let many = parse(br#"[{"n":1},{"n":2},{"n":3}]"#, None, &limits()).unwrap();
+        let ns: Vec<_> = many.iter().map(|e| e["n"].as_i64().unwrap()).collect();
+        assert_eq!(ns, vec![1, 2, 3]);
+        assert!(parse(b"[]", None, &limits()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn json_is_recognised_whatever_the_content_type() {
+        let form_labelled = parse(
+            br#"{"a":1}"#,
+            Some("application/x-www-form-urlencoded"),
+            &limits(),
+        );
+        assert_eq!(form_labelled.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_bodies_name_the_problem() {
+        assert_eq!(err("", None).1, "empty_body");
+        assert_eq!(err("  \n", None).1, "empty_body");
+        assert_eq!(err("{nope", None).1, "invalid_json");
+        assert_eq!(err("hello", Some("text/plain")).1, "unsupported_body");
+        let (status, code, message) = err(r#"[{"a":1}, 7]"#, None);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_element"));
+        assert!(message.contains("Element 1"), "{message}");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let small = IngestLimits {
+            max_elements: 2,
+            max_depth: 3,
+            ..IngestLimits::default()
+        };
+        let e = parse(b"[{},{},{}]", None, &small).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (413, "too_many_elements"));
+        let e = parse(br#"{"a":{"b":{"c":{}}}}"#, None, &small).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "too_deep"));
+        // Brackets inside strings do not count.
+        assert!(parse(br#"{"a":"[[[[{{{{"}"#, None, &small).is_ok());
+    }
+
+    #[test]
+    fn the_default_depth_limit_is_reachable_but_not_passable() {
+        let nested = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        assert!(parse(nested(128).as_bytes(), None, &limits()).is_ok());
+        let e = parse(nested(129).as_bytes(), None, &limits()).unwrap_err();
+        assert_eq!(e.code, "too_deep");
+    }
+
+    #[test]
+    fn form_fields_become_strings_and_repeats_become_arrays() {
+        let elements = parse(
+            b"title=Disk+full&host=db1&tag=a&tag=b",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(elements[0].clone()),
+            json!({"title":"Disk full","host":"db1","tag":["a","b"]})
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! `POST /instance/execute/{name}` (and the XSOAR 8 alias): authenticate the sender before
+//! reading the body, turn the body into incidents, store them all in one transaction
+//! through the writer, and answer only after the commit (SPEC 2).
+
+pub mod body;
+pub mod fields;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{SubsecRound, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::app::AppState;
+use crate::auth::presented_secrets;
+use crate::config::IngestLimits;
+use crate::error::ApiError;
+use crate::instances::{InstanceConfig, Registry};
+use crate::storage::writer::{WriteBatch, WriteError};
+use crate::time::rfc3339;
+use fields::{prepare, RequestContext};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for path in ["/instance/execute/{name}", "/xsoar/instance/execute/{name}"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::post().to(execute))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Send events with POST.",
+    )
+    .error_response()
+}
+
+/// One created incident in the response.
+#[derive(Serialize)]
+struct Created<'a> {
+    id: i64,
+    instance: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    type_: Option<&'a str>,
+    occurred: String,
+    created: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+async fn execute(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let received = Utc::now().naive_utc().trunc_subsecs(3);
+    let registry = state.registry.load_full();
+    let instance = registry
+        .enabled(&name)
+        .ok_or_else(|| ApiError::not_found(format!("No enabled instance named '{name}'.")))?;
+
+    authenticate(&state, &registry, &instance, req.headers()).await?;
+
+    let bytes = read_body(payload, req.headers(), &state.limits).await?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let elements = body::parse(&bytes, content_type, &state.limits)?;
+    drop(bytes);
+    if elements.is_empty() {
+        return Ok(HttpResponse::Ok().json([(); 0]));
+    }
+
+    let headers = redacted_headers(req.headers(), &instance.secret_headers);
+    let headers_text = headers.to_string();
+    let ctx = RequestContext {
+        instance: &instance,
+        received,
+        headers: &headers,
+        headers_text: &headers_text,
+    };
+    let mut batch = WriteBatch {
+        instance_id: instance.id,
+        incidents: Vec::with_capacity(elements.len()),
+        samples: Vec::new(),
+        sample_limit: instance.sample_limit,
+    };
+    let mut warnings = Vec::with_capacity(elements.len());
+    for (index, element) in elements.into_iter().enumerate() {
+        let prepared = prepare(index, element, &ctx)?;
+        batch.incidents.push(prepared.incident);
+        batch.samples.extend(prepared.sample);
+        warnings.push(prepared.warnings);
+    }
+    // Kept for the response: the batch moves to the writer.
+    let summaries: Vec<_> = batch
+        .incidents
+        .iter()
+        .map(|i| (i.name.clone(), i.type_.clone(), i.occurred))
+        .collect();
+
+    let ids = state.writer.write(batch).await.map_err(|e| match e {
+        WriteError::Saturated => {
+            ApiError::unavailable("The server is saturated; nothing was stored. Retry shortly.")
+        }
+        WriteError::Stopped | WriteError::Storage(_) => {
+            ApiError::unavailable("Storage is unavailable; nothing was stored. Retry shortly.")
+        }
+    })?;
+
+    let created = rfc3339(received);
+    let items: Vec<Created> = ids
+        .iter()
+        .zip(&summaries)
+        .zip(&warnings)
+        .map(|((&id, (name, type_, occurred)), warnings)| Created {
+            id,
+            instance: &instance.name,
+            name,
+            type_: type_.as_deref(),
+            occurred: rfc3339(*occurred),
+            created: created.clone(),
+            warnings,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// Passes when any of the instance's rules accepts what the request presents (SPEC 2.2).
+async fn authenticate(
+    state: &AppState,
+    registry: &Arc<Registry>,
+    instance: &InstanceConfig,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let refuse = || ApiError::unauthorized(instance.has_basic_rule());
+    if instance.rules.is_empty() {
+        return if instance.allow_anonymous {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
+    }
+    let cache = &registry.verified;
+    let mut unknown = Vec::new();
+    for presented in presented_secrets(&instance.rules, headers) {
+        let fingerprint = cache.fingerprint(presented.rule.id, &presented.secret);
+        match cache.get(&fingerprint) {
+            Some(true) => return Ok(()),
+            Some(false) => {}
+            None => unknown.push((fingerprint, presented.secret, presented.rule.hash.clone())),
+        }
+    }
+    if unknown.is_empty() {
+        return Err(refuse());
+    }
+    let (fingerprints, pairs): (Vec<_>, Vec<_>) = unknown
+        .into_iter()
+        .map(|(fingerprint, secret, hash)| (fingerprint, (secret, hash)))
+        .unzip();
+    let verdicts = state.verifier.verify(pairs).await?;
+    let mut accepted = false;
+    for (fingerprint, verdict) in fingerprints.into_iter().zip(verdicts) {
+        cache.insert(fingerprint, verdict);
+        accepted |= verdict;
+    }
+    if accepted {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
+/// Reads the body up to the size limit; a larger one is refused without reading the rest.
+async fn read_body(
+    mut payload: web::Payload,
+    headers: &HeaderMap,
+    limits: &IngestLimits,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || {
+        ApiError::payload_too_large(
+            "body_too_large",
+            format!(
+                "The body is larger than the limit of {} bytes. Send smaller batches.",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("unreadable_body", format!("The body could not be read: {e}."))
+        })?;
+        if body.len() + chunk.len() > limits.max_body_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Headers that carry credentials whatever the instance's rules say.
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// The request headers as a JSON object with lower-cased names (repeated headers joined
+/// with ", "), without any header that carries a credential (SPEC 2.5).
+fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> Value {
+    let mut object = Map::new();
+    for (name, value) in headers {
+        if CREDENTIAL_HEADERS.contains(name) || secret_headers.contains(name) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match object.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                object.insert(name.as_str().to_string(), Value::String(value.into_owned()));
+            }
+        }
+    }
+    Value::Object(object)
+}

@@ -1,0 +1,9 @@
+//! Instances: named inbound endpoints with their credentials and settings, the samples they
+//! keep, and the in-memory registry the ingest path reads instead of the database.
+
+pub mod model;
+pub mod registry;
+pub mod store;
+
+pub use model::{CredentialView, InstanceChanges, InstanceView, NewInstance, SampleView};
+pub use registry::{InstanceConfig, Registry, SharedRegistry};

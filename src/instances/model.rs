@@ -1,0 +1,127 @@
+//! Instance shapes: what admins send, what they get back, and the validation rules.
+
+use serde::Serialize;
+
+use crate::error::ServiceError;
+
+/// Samples kept per instance when the admin does not say.
+pub const DEFAULT_SAMPLE_LIMIT: i32 = 20;
+/// The most samples an instance may keep.
+pub const MAX_SAMPLE_LIMIT: i32 = 10_000;
+
+/// An instance as shown to admins (SPEC 4). Never carries a secret or a hash.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InstanceView {
+    pub name: String,
+    pub incident_type: Option<String>,
+    pub store_samples: bool,
+    pub sample_limit: i32,
+    pub allow_anonymous: bool,
+    pub enabled: bool,
+    pub mapping: Option<serde_json::Value>,
+    pub preset: Option<String>,
+    pub credentials: Vec<CredentialView>,
+}
+
+/// A credential as shown to admins: which rule, never its secret.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CredentialView {
+    pub id: i32,
+    pub kind: String,
+    /// The basic username, or `_header:<Name>` for a header rule.
+    pub username: String,
+    pub created: String,
+}
+
+/// A stored sample: one element as it arrived.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleView {
+    pub id: i64,
+    pub received: String,
+    pub body: serde_json::Value,
+    pub headers: serde_json::Value,
+}
+
+/// A new instance's settings.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub name: String,
+    pub incident_type: Option<String>,
+    pub store_samples: bool,
+    pub sample_limit: i32,
+    pub allow_anonymous: bool,
+    pub enabled: bool,
+}
+
+impl NewInstance {
+    pub fn named(name: &str) -> NewInstance {
+        NewInstance {
+            name: name.to_string(),
+            incident_type: None,
+            store_samples: false,
+            sample_limit: DEFAULT_SAMPLE_LIMIT,
+            allow_anonymous: false,
+            enabled: true,
+        }
+    }
+}
+
+/// Changes to an existing instance; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceChanges {
+    /// `Some(None)` clears the default type.
+    pub incident_type: Option<Option<String>>,
+    pub store_samples: Option<bool>,
+    pub sample_limit: Option<i32>,
+    pub allow_anonymous: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// 1-64 characters of `[A-Za-z0-9_-]` (SPEC 1).
+pub fn validate_name(name: &str) -> Result<(), ServiceError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "name: '{name}' is not a valid instance name (1-64 characters of A-Z, a-z, 0-9, '_' and '-')"
+        )))
+    }
+}
+
+pub fn validate_sample_limit(limit: i32) -> Result<(), ServiceError> {
+    if (1..=MAX_SAMPLE_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "sample_limit: {limit} is out of range (1-{MAX_SAMPLE_LIMIT})"
+        )))
+    }
+}
+
+pub fn validate_incident_type(incident_type: Option<&str>) -> Result<(), ServiceError> {
+    match incident_type {
+        Some(t) if t.trim().is_empty() || t.len() > 256 => Err(ServiceError::Invalid(
+            "incident_type: must be 1-256 characters, or absent".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_follow_the_spec() {
+        for good in ["a", "cato-cma", "Splunk_01", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "has space", "dot.ted", "slash/", "ü", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

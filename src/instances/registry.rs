@@ -1,0 +1,141 @@
+//! The in-memory view of every instance and its credential rules that the ingest path
+//! reads, so a request costs no database read before its commit.
+//!
+//! A snapshot is immutable; a change (seen through the configuration version, whoever made
+//! it: this server, the CLI, another replica) builds a new snapshot and swaps it in
+//! atomically. Each snapshot has its own verified-credential cache, so a removed or
+//! changed credential can never be honoured from a stale verdict.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::HeaderName;
+use arc_swap::ArcSwap;
+
+use super::store::{self, CredentialRow, InstanceRow};
+use crate::auth::{random_key, Rule, VerifiedCache};
+use crate::error::ServiceError;
+use crate::storage::{config_version, Conn, Pool};
+
+/// One instance, as ingest needs it.
+#[derive(Debug)]
+pub struct InstanceConfig {
+    pub id: i32,
+    pub name: String,
+    pub incident_type: Option<String>,
+    pub store_samples: bool,
+    pub sample_limit: i32,
+    pub allow_anonymous: bool,
+    pub enabled: bool,
+    pub rules: Vec<Rule>,
+    /// Headers that carry this instance's secrets, besides the standard credential headers.
+    pub secret_headers: Vec<HeaderName>,
+}
+
+impl InstanceConfig {
+    fn from_rows(row: InstanceRow, creds: Vec<CredentialRow>) -> InstanceConfig {
+        let rules: Vec<Rule> = creds
+            .into_iter()
+            .filter_map(|c| {
+                let rule = Rule::from_stored(c.id, &c.kind, &c.username, c.secret_hash);
+                if rule.is_none() {
+                    log::error!("credential {} of '{}' is unreadable; ignored", c.id, row.name);
+                }
+                rule
+            })
+            .collect();
+        let secret_headers = rules
+            .iter()
+            .filter_map(|r| match &r.kind {
+                crate::auth::RuleKind::Header { name } => Some(name.clone()),
+                crate::auth::RuleKind::Basic { .. } => None,
+            })
+            .collect();
+        InstanceConfig {
+            id: row.id,
+            name: row.name,
+            incident_type: row.incident_type,
+            store_samples: row.store_samples,
+            sample_limit: row.sample_limit,
+            allow_anonymous: row.allow_anonymous,
+            enabled: row.enabled,
+            rules,
+            secret_headers,
+        }
+    }
+
+    /// Whether a 401 should carry a Basic challenge.
+    pub fn has_basic_rule(&self) -> bool {
+        self.rules.iter().any(Rule::is_basic)
+    }
+}
+
+/// An immutable snapshot of all instances.
+pub struct Registry {
+    pub version: i64,
+    instances: HashMap<String, Arc<InstanceConfig>>,
+    pub verified: VerifiedCache,
+}
+
+impl Registry {
+    pub fn load(conn: &mut Conn) -> Result<Registry, ServiceError> {
+        let (version, rows, creds) = store::load_for_registry(conn)?;
+        let mut by_instance: HashMap<i32, Vec<CredentialRow>> = HashMap::new();
+        for cred in creds {
+            by_instance.entry(cred.instance_id).or_default().push(cred);
+        }
+        let instances = rows
+            .into_iter()
+            .map(|row| {
+                let creds = by_instance.remove(&row.id).unwrap_or_default();
+                (row.name.clone(), Arc::new(InstanceConfig::from_rows(row, creds)))
+            })
+            .collect();
+        Ok(Registry {
+            version,
+            instances,
+            verified: VerifiedCache::new(random_key()),
+        })
+    }
+
+    /// An enabled instance by name.
+    pub fn enabled(&self, name: &str) -> Option<Arc<InstanceConfig>> {
+        self.instances.get(name).filter(|i| i.enabled).cloned()
+    }
+}
+
+/// The current snapshot, shared by every worker.
+pub type SharedRegistry = Arc<ArcSwap<Registry>>;
+
+/// Reloads the snapshot if the configuration version moved. Blocking: call off the workers.
+pub fn refresh(pool: &Pool, shared: &SharedRegistry) -> Result<bool, ServiceError> {
+    let mut conn = pool.get()?;
+    let version = config_version(&mut conn)?;
+    if version == shared.load().version {
+        return Ok(false);
+    }
+    let registry = Registry::load(&mut conn)?;
+    log::info!(
+        "configuration version {} loaded ({} instances)",
+        registry.version,
+        registry.instances.len()
+    );
+    shared.store(Arc::new(registry));
+    Ok(true)
+}
+
+/// Checks for configuration changes every `interval`, for as long as the server runs.
+pub fn spawn_reloader(pool: Pool, shared: SharedRegistry, interval: Duration) {
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(interval).await;
+            let (pool, shared) = (pool.clone(), shared.clone());
+            match actix_web::web::block(move || refresh(&pool, &shared)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => log::warn!("configuration reload failed: {e}"),
+                Err(e) => log::warn!("configuration reload did not run: {e}"),
+            }
+        }
+    });
+}

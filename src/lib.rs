@@ -1,0 +1,13 @@
+//! intake: a webhook receiver that turns events into durable incidents.
+//! See `docs/` for the design and README.md for use.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod incidents;
+pub mod ingest;
+pub mod instances;
+pub mod storage;
+pub mod time;

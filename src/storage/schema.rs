@@ -1,0 +1,63 @@
+//! Diesel table definitions, kept in step with `migrations/sqlite` by hand.
+
+diesel::table! {
+    meta (key) {
+        key -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Integer,
+        name -> Text,
+        incident_type -> Nullable<Text>,
+        store_samples -> Bool,
+        sample_limit -> Integer,
+        allow_anonymous -> Bool,
+        enabled -> Bool,
+        mapping -> Nullable<Text>,
+        preset -> Nullable<Text>,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credentials (id) {
+        id -> Integer,
+        instance_id -> Integer,
+        kind -> Text,
+        username -> Text,
+        secret_hash -> Text,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> BigInt,
+        instance -> Text,
+        name -> Text,
+        #[sql_name = "type"]
+        type_ -> Nullable<Text>,
+        occurred -> Timestamp,
+        created -> Timestamp,
+        raw_json -> Text,
+    }
+}
+
+diesel::table! {
+    samples (id) {
+        id -> BigInt,
+        instance_id -> Integer,
+        received -> Timestamp,
+        body -> Text,
+        headers -> Text,
+        body_hash -> Text,
+    }
+}
+
+diesel::joinable!(credentials -> instances (instance_id));
+diesel::joinable!(samples -> instances (instance_id));
+diesel::allow_tables_to_appear_in_same_query!(meta, instances, credentials, incidents, samples);

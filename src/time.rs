@@ -1,0 +1,139 @@
+//! Timestamps: the forms a sender's `occurred` may take (SPEC 2.4), and the one form
+//! intake answers with (RFC 3339, UTC).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+/// Epoch numbers at or above this are milliseconds (as seconds it would be the year 5138).
+const MILLIS_THRESHOLD: f64 = 100_000_000_000.0;
+
+/// Formats a stored (UTC) time as RFC 3339 with `Z`, with fractional seconds only when present.
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Parses an `occurred` value: RFC 3339 / ISO 8601 with or without offset (none = UTC),
+/// `YYYY-MM-DD HH:MM:SS[.f][ UTC]`, a bare date, or epoch seconds or milliseconds as a
+/// number or numeric string. Returns UTC.
+pub fn parse_timestamp(value: &Value) -> Option<NaiveDateTime> {
+    match value {
+        Value::Number(n) => from_epoch(n.as_f64()?),
+        Value::String(s) => parse_timestamp_str(s.trim()),
+        _ => None,
+    }
+}
+
+fn parse_timestamp_str(s: &str) -> Option<NaiveDateTime> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc).naive_utc());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') && !s.contains("--") {
+        if let Ok(n) = s.parse::<f64>() {
+            return from_epoch(n);
+        }
+    }
+    // "T" or space between date and time; an optional " UTC"/"Z" suffix means UTC.
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix("UTC"))
+        .unwrap_or(s)
+        .trim_end();
+    const WITH_OFFSET: [&str; 4] = [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+    ];
+    for format in WITH_OFFSET {
+        if let Ok(t) = DateTime::parse_from_str(s, format) {
+            return Some(t.with_timezone(&Utc).naive_utc());
+        }
+    }
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    const NO_OFFSET: [&str; 4] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ];
+    for format in NO_OFFSET {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+fn from_epoch(n: f64) -> Option<NaiveDateTime> {
+    if !n.is_finite() {
+        return None;
+    }
+    let millis = if n.abs() >= MILLIS_THRESHOLD {
+        n
+    } else {
+        n * 1000.0
+    };
+    DateTime::from_timestamp_millis(millis.round() as i64).map(|t| t.naive_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_accepted_form_parses_to_utc() {
+        let expect = "2024-03-05T10:20:30Z";
+        let cases = [
+            json!("2024-03-05T10:20:30Z"),
+            json!("2024-03-05T12:20:30+02:00"),
+            json!("2024-03-05T12:20:30+0200"),
+            json!("2024-03-05T10:20:30"),
+            json!("2024-03-05 10:20:30"),
+            json!("2024-03-05 10:20:30 UTC"),
+            json!("2024-03-05 10:20:30Z"),
+            json!(1709634030),
+            json!(1709634030000_i64),
+            json!("1709634030"),
+            json!("1709634030000"),
+            json!(1709634030.0),
+        ];
+        for case in cases {
+            let parsed = parse_timestamp(&case).unwrap_or_else(|| panic!("{case} did not parse"));
+            assert_eq!(rfc3339(parsed), expect, "for {case}");
+        }
+    }
+
+    #[test]
+    fn fractions_are_kept() {
+        let t = parse_timestamp(&json!("2024-03-05 10:20:30.250 UTC")).unwrap();
+        assert_eq!(rfc3339(t), "2024-03-05T10:20:30.250Z");
+        let t = parse_timestamp(&json!(1709634030250_i64)).unwrap();
+        assert_eq!(rfc3339(t), "2024-03-05T10:20:30.250Z");
+    }
+
+    #[test]
+    fn a_bare_date_is_midnight_utc() {
+        let t = parse_timestamp(&json!("2024-03-05")).unwrap();
+        assert_eq!(rfc3339(t), "2024-03-05T00:00:00Z");
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for case in [
+            json!("yesterday"),
+            json!(""),
+            json!(true),
+            json!(null),
+            json!({}),
+            json!("2024-13-45T99:00:00Z"),
+        ] {
+            assert_eq!(parse_timestamp(&case), None, "for {case}");
+        }
+    }
+}
