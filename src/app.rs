@@ -133,7 +133,9 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             log::warn!("readiness check failed: {e:#}");
             Err(ApiError::unavailable("The database is not reachable."))
         }
-        Err(e) => Err(ApiError::unavailable(format!("Readiness check did not run: {e}"))),
+        Err(e) => Err(ApiError::unavailable(format!(
+            "Readiness check did not run: {e}"
+        ))),
     }
 }
 

@@ -156,7 +156,10 @@ impl DatabaseUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
         }
-        bail!("database_url must start with sqlite:// (got '{}')", redact_url(url))
+        bail!(
+            "database_url must start with sqlite:// (got '{}')",
+            redact_url(url)
+        )
     }
 }
 

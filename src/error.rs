@@ -50,7 +50,11 @@ impl ApiError {
     pub fn unauthorized(basic_challenge: bool) -> Self {
         ApiError {
             basic_challenge,
-            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authorization failed.")
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authorization failed.",
+            )
         }
     }
 
@@ -75,7 +79,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 

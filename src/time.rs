@@ -30,7 +30,10 @@ fn parse_timestamp_str(s: &str) -> Option<NaiveDateTime> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc).naive_utc());
     }
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') && !s.contains("--") {
+    if s.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !s.contains("--")
+    {
         if let Ok(n) = s.parse::<f64>() {
             return from_epoch(n);
         }

@@ -64,9 +64,13 @@ impl CredentialSpec {
 /// How a rule recognises its secret in a request.
 #[derive(Debug, Clone)]
 pub enum RuleKind {
-    Basic { username: String },
+    Basic {
+        username: String,
+    },
     /// Lower-cased header name.
-    Header { name: HeaderName },
+    Header {
+        name: HeaderName,
+    },
 }
 
 /// One active credential of an instance, as the ingest path uses it.
@@ -180,7 +184,10 @@ mod tests {
         ];
         let mut headers = HeaderMap::new();
         // alice:pw
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic YWxpY2U6cHc="));
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6cHc="),
+        );
         headers.insert(
             HeaderName::from_static("x-api-key"),
             HeaderValue::from_static("k1"),

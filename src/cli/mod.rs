@@ -18,7 +18,11 @@ use crate::instances::{self, store, InstanceChanges, NewInstance};
 use crate::storage::{Conn, Database};
 
 #[derive(Debug, Parser)]
-#[command(name = "intake", version, about = "Receive webhooks and turn them into incidents")]
+#[command(
+    name = "intake",
+    version,
+    about = "Receive webhooks and turn them into incidents"
+)]
 pub struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "INTAKE_CONFIG", value_name = "FILE")]
@@ -292,8 +296,7 @@ fn read_secret() -> anyhow::Result<String> {
 
 /// A credential from `--username` and the secret on stdin, parsed and hashed.
 fn new_credential(username: &str) -> anyhow::Result<(CredentialSpec, String)> {
-    let spec = CredentialSpec::parse(username)
-        .map_err(|e| anyhow::anyhow!("--username: {e}"))?;
+    let spec = CredentialSpec::parse(username).map_err(|e| anyhow::anyhow!("--username: {e}"))?;
     let hash = hash_secret(&read_secret()?)?;
     Ok((spec, hash))
 }
@@ -311,7 +314,9 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
                 .unwrap_or(instances::model::DEFAULT_SAMPLE_LIMIT);
             new.allow_anonymous = args.allow_anonymous;
             new.enabled = !args.disable;
-            let credential = credential.as_ref().map(|(spec, hash)| (spec, hash.as_str()));
+            let credential = credential
+                .as_ref()
+                .map(|(spec, hash)| (spec, hash.as_str()));
             let created = store::create(&mut conn, &new, credential).map_err(fail)?;
             output::instance(&created, args.json);
             if created.credentials.is_empty() && !created.allow_anonymous {

@@ -19,14 +19,23 @@ pub fn instance(view: &InstanceView, as_json: bool) {
     }
     println!("name:            {}", view.name);
     println!("enabled:         {}", view.enabled);
-    println!("incident_type:   {}", view.incident_type.as_deref().unwrap_or("-"));
-    println!("store_samples:   {} (keeps {})", view.store_samples, view.sample_limit);
+    println!(
+        "incident_type:   {}",
+        view.incident_type.as_deref().unwrap_or("-")
+    );
+    println!(
+        "store_samples:   {} (keeps {})",
+        view.store_samples, view.sample_limit
+    );
     println!("allow_anonymous: {}", view.allow_anonymous);
     if view.credentials.is_empty() {
         println!("credentials:     none");
     }
     for c in &view.credentials {
-        println!("credential:      {} {} {} (added {})", c.id, c.kind, c.username, c.created);
+        println!(
+            "credential:      {} {} {} (added {})",
+            c.id, c.kind, c.username, c.created
+        );
     }
 }
 
@@ -34,7 +43,10 @@ pub fn instances(views: &[InstanceView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!("{:<24} {:<8} {:<8} {:<12} TYPE", "NAME", "ENABLED", "SAMPLES", "CREDENTIALS");
+    println!(
+        "{:<24} {:<8} {:<8} {:<12} TYPE",
+        "NAME", "ENABLED", "SAMPLES", "CREDENTIALS"
+    );
     for v in views {
         println!(
             "{:<24} {:<8} {:<8} {:<12} {}",
@@ -51,7 +63,10 @@ pub fn incidents(views: &[IncidentView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!("{:<8} {:<24} {:<16} {:<16} NAME", "ID", "OCCURRED", "INSTANCE", "TYPE");
+    println!(
+        "{:<8} {:<24} {:<16} {:<16} NAME",
+        "ID", "OCCURRED", "INSTANCE", "TYPE"
+    );
     for v in views {
         println!(
             "{:<8} {:<24} {:<16} {:<16} {}",
@@ -75,7 +90,10 @@ pub fn incident(view: &IncidentView, as_json: bool) {
     println!("occurred: {}", view.occurred);
     println!("created:  {}", view.created);
     if let Some(raw) = &view.raw_json {
-        println!("raw_json: {}", serde_json::to_string_pretty(raw).unwrap_or_default());
+        println!(
+            "raw_json: {}",
+            serde_json::to_string_pretty(raw).unwrap_or_default()
+        );
     }
 }
 

@@ -9,7 +9,14 @@ use crate::storage::schema::incidents;
 use crate::storage::Conn;
 use crate::time::rfc3339;
 
-type Row = (i64, String, String, Option<String>, NaiveDateTime, NaiveDateTime);
+type Row = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+);
 
 fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
     let (id, instance, name, type_, occurred, created) = row;

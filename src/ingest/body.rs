@@ -22,6 +22,8 @@ pub fn parse(
         )),
         Some(b'{') | Some(b'[') => parse_json(bytes, limits),
         Some(_) if is_form(content_type) => Ok(vec![parse_form(bytes)?]),
+        // Labelled JSON but not an object or array: parse it so the error says what it is.
+        Some(_) if is_json(content_type) => parse_json(bytes, limits),
         Some(_) => Err(ApiError::bad_request(
             "unsupported_body",
             "The body is neither JSON (which must start with '{' or '[') nor form fields \
@@ -37,6 +39,13 @@ fn is_form(content_type: Option<&str>) -> bool {
             mime.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+        .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"))
 }
 
 fn parse_json(bytes: &[u8], limits: &IngestLimits) -> Result<Vec<Element>, ApiError> {
@@ -140,7 +149,10 @@ fn nesting_depth(bytes: &[u8]) -> usize {
 /// Form fields as an object of strings; a repeated field becomes an array of strings.
 fn parse_form(bytes: &[u8]) -> Result<Element, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|e| {
-        ApiError::bad_request("invalid_form", format!("The form body cannot be read: {e}."))
+        ApiError::bad_request(
+            "invalid_form",
+            format!("The form body cannot be read: {e}."),
+        )
     })?;
     let mut object = Map::new();
     for (key, value) in pairs {
@@ -199,6 +211,8 @@ mod tests {
         assert_eq!(err("  \n", None).1, "empty_body");
         assert_eq!(err("{nope", None).1, "invalid_json");
         assert_eq!(err("hello", Some("text/plain")).1, "unsupported_body");
+        assert_eq!(err("\"text\"", Some("application/json")).1, "invalid_body");
+        assert_eq!(err("hello", Some("application/json")).1, "invalid_json");
         let (status, code, message) = err(r#"[{"a":1}, 7]"#, None);
         assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_element"));
         assert!(message.contains("Element 1"), "{message}");

@@ -135,7 +135,9 @@ mod tests {
         let headers = json!({"user-agent":"test"});
         let ctx = RequestContext {
             instance,
-            received: DateTime::from_timestamp(1_700_000_000, 0).unwrap().naive_utc(),
+            received: DateTime::from_timestamp(1_700_000_000, 0)
+                .unwrap()
+                .naive_utc(),
             headers: &headers,
             headers_text: r#"{"user-agent":"test"}"#,
         };
@@ -155,10 +157,17 @@ mod tests {
     #[test]
     fn element_fields_win_over_instance_defaults() {
         let inst = instance(Some("Phishing"), false);
-        let p = run(json!({"name":"n","type":"Malware","occurred":"2024-01-02T03:04:05Z"}), &inst).unwrap();
+        let p = run(
+            json!({"name":"n","type":"Malware","occurred":"2024-01-02T03:04:05Z"}),
+            &inst,
+        )
+        .unwrap();
         assert_eq!(p.incident.name, "n");
         assert_eq!(p.incident.type_.as_deref(), Some("Malware"));
-        assert_eq!(crate::time::rfc3339(p.incident.occurred), "2024-01-02T03:04:05Z");
+        assert_eq!(
+            crate::time::rfc3339(p.incident.occurred),
+            "2024-01-02T03:04:05Z"
+        );
         let p = run(json!({"name":""}), &inst).unwrap();
         assert_eq!(p.incident.name, DEFAULT_NAME);
         assert_eq!(p.incident.type_.as_deref(), Some("Phishing"));
@@ -173,7 +182,11 @@ mod tests {
             assert_eq!(raw, json!({"inner":true,"headers":{"user-agent":"test"}}));
         }
         let e = run(json!({"rawJson":"text"}), &inst).err().unwrap();
-        assert!(e.message.contains("rawJson must be a JSON object"), "{}", e.message);
+        assert!(
+            e.message.contains("rawJson must be a JSON object"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -191,6 +204,9 @@ mod tests {
         let body: Value = serde_json::from_str(&sample.body).unwrap();
         assert_eq!(body, json!({"rawJson":{"a":1},"name":"n"}));
         assert_eq!(sample.body_hash.len(), 64);
-        assert!(run(json!({}), &instance(None, false)).unwrap().sample.is_none());
+        assert!(run(json!({}), &instance(None, false))
+            .unwrap()
+            .sample
+            .is_none());
     }
 }

@@ -208,7 +208,10 @@ async fn read_body(
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("unreadable_body", format!("The body could not be read: {e}."))
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("The body could not be read: {e}."),
+            )
         })?;
         if body.len() + chunk.len() > limits.max_body_bytes {
             return Err(too_large());

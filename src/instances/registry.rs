@@ -40,7 +40,11 @@ impl InstanceConfig {
             .filter_map(|c| {
                 let rule = Rule::from_stored(c.id, &c.kind, &c.username, c.secret_hash);
                 if rule.is_none() {
-                    log::error!("credential {} of '{}' is unreadable; ignored", c.id, row.name);
+                    log::error!(
+                        "credential {} of '{}' is unreadable; ignored",
+                        c.id,
+                        row.name
+                    );
                 }
                 rule
             })
@@ -89,7 +93,10 @@ impl Registry {
             .into_iter()
             .map(|row| {
                 let creds = by_instance.remove(&row.id).unwrap_or_default();
-                (row.name.clone(), Arc::new(InstanceConfig::from_rows(row, creds)))
+                (
+                    row.name.clone(),
+                    Arc::new(InstanceConfig::from_rows(row, creds)),
+                )
             })
             .collect();
         Ok(Registry {

@@ -142,22 +142,34 @@ pub fn update(
         let row = find(conn, name)?;
         let target = instances::table.find(row.id);
         if let Some(v) = &changes.incident_type {
-            diesel::update(target).set(instances::incident_type.eq(v)).execute(conn)?;
+            diesel::update(target)
+                .set(instances::incident_type.eq(v))
+                .execute(conn)?;
         }
         if let Some(v) = changes.store_samples {
-            diesel::update(target).set(instances::store_samples.eq(v)).execute(conn)?;
+            diesel::update(target)
+                .set(instances::store_samples.eq(v))
+                .execute(conn)?;
         }
         if let Some(v) = changes.sample_limit {
-            diesel::update(target).set(instances::sample_limit.eq(v)).execute(conn)?;
+            diesel::update(target)
+                .set(instances::sample_limit.eq(v))
+                .execute(conn)?;
             trim_samples(conn, row.id, v)?;
         }
         if let Some(v) = changes.allow_anonymous {
-            diesel::update(target).set(instances::allow_anonymous.eq(v)).execute(conn)?;
+            diesel::update(target)
+                .set(instances::allow_anonymous.eq(v))
+                .execute(conn)?;
         }
         if let Some(v) = changes.enabled {
-            diesel::update(target).set(instances::enabled.eq(v)).execute(conn)?;
+            diesel::update(target)
+                .set(instances::enabled.eq(v))
+                .execute(conn)?;
         }
-        diesel::update(target).set(instances::updated.eq(now())).execute(conn)?;
+        diesel::update(target)
+            .set(instances::updated.eq(now()))
+            .execute(conn)?;
         bump_config_version(conn)?;
         show(conn, name)
     })
@@ -307,7 +319,12 @@ pub fn samples(conn: &mut Conn, name: &str) -> Result<Vec<SampleView>, ServiceEr
     let rows: Vec<(i64, NaiveDateTime, String, String)> = samples::table
         .filter(samples::instance_id.eq(row.id))
         .order((samples::received.desc(), samples::id.desc()))
-        .select((samples::id, samples::received, samples::body, samples::headers))
+        .select((
+            samples::id,
+            samples::received,
+            samples::body,
+            samples::headers,
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()

@@ -1,0 +1,24 @@
+# intake: the two commands a newcomer needs are `make run` and `make test`.
+CARGO ?= cargo
+
+.PHONY: run build test lint fmt
+
+## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
+## On an empty database it creates a `demo` instance and prints a curl command to try it.
+run: build
+	./target/release/intake serve --demo
+
+build:
+	$(CARGO) build --release --locked
+
+## Unit and integration tests (the real binary over real HTTP, on temp SQLite files).
+test:
+	$(CARGO) test --locked --all-targets
+
+## What CI checks besides the tests.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets --all-features -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,253 @@
+//! Test harness: a fresh SQLite database in a temp dir, the real `intake` binary for CLI
+//! commands, and the real server started on port 0 over real HTTP.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_intake");
+
+/// A database of its own, and the commands that act on it.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("intake.db").display());
+        TestEnv { dir, db_url }
+    }
+
+    /// Runs `intake ARGS` against this database, with `stdin` piped in when given.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("INTAKE_DATABASE_URL", &self.db_url)
+            .env_remove("INTAKE_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn intake");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("intake output")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "intake {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs a `--json` command and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args, None);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?} printed non-JSON ({e}): {text}"))
+    }
+
+    /// `intake instance add NAME --username USER --password-stdin [extra…]`.
+    pub fn add_instance(&self, name: &str, username: &str, secret: &str, extra: &[&str]) {
+        let mut args = vec![
+            "instance",
+            "add",
+            name,
+            "--username",
+            username,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args, Some(secret));
+    }
+
+    /// Every incident id in the database, through the CLI's paginated listing.
+    pub fn all_incident_ids(&self) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let mut args = vec!["incidents", "list", "--json", "--limit", "1000"];
+            let cursor;
+            if let Some(b) = before {
+                cursor = b.to_string();
+                args.extend_from_slice(&["--before", &cursor]);
+            }
+            let page = self.json(&args);
+            let page = page.as_array().expect("array");
+            if page.is_empty() {
+                return ids;
+            }
+            ids.extend(page.iter().map(|i| i["id"].as_i64().expect("id")));
+            before = ids.last().copied();
+        }
+    }
+
+    pub fn incident(&self, id: i64) -> Value {
+        self.json(&["incidents", "show", &id.to_string(), "--json"])
+    }
+
+    /// Starts `intake serve` on a free port with these extra flags.
+    pub fn serve(&self, extra: &[&str]) -> TestServer {
+        TestServer::start(self, extra)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A running `intake serve`.
+pub struct TestServer {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl TestServer {
+    fn start(env: &TestEnv, extra: &[&str]) -> TestServer {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = env.path(&format!("server-{n}.log"));
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("INTAKE_DATABASE_URL", &env.db_url)
+            .env("RUST_LOG", "info")
+            .env_remove("INTAKE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn intake serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let base = loop {
+            line.clear();
+            if stdout.read_line(&mut line).expect("read stdout") == 0 {
+                let _ = child.wait();
+                panic!(
+                    "intake serve exited before listening:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if let Some(addr) = line.trim().strip_prefix("intake listening on ") {
+                break addr.to_string();
+            }
+        };
+        TestServer {
+            child,
+            _stdout: stdout,
+            base,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn execute_url(&self, instance: &str) -> String {
+        self.url(&format!("/instance/execute/{instance}"))
+    }
+
+    /// kill -9: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to end; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("intake serve did not stop within 40 s of SIGTERM");
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// Sends `body` as JSON with Basic credentials; returns status and parsed body.
+pub fn post_json(
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: &str,
+) -> (reqwest::StatusCode, Value) {
+    let mut request = client()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    if let Some((user, password)) = auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().expect("request");
+    let status = response.status();
+    let text = response.text().expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Asserts a JSON error answer with this status and code.
+pub fn assert_error(answer: &(reqwest::StatusCode, Value), status: u16, code: &str) {
+    assert_eq!(answer.0.as_u16(), status, "answer: {}", answer.1);
+    assert_eq!(answer.1["error"], code, "answer: {}", answer.1);
+    assert!(
+        answer.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {}",
+        answer.1
+    );
+}
+
+/// Polls `check` until it holds or `within` passes.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real binary, a real SQLite file, real HTTP over loopback.
+
+mod auth;
+mod cli;
+mod durability;
+mod helpers;
+mod ingest;
+mod limits;
+mod ops;
+mod samples;
