@@ -4,9 +4,10 @@
 //! finish (each answered only after its commit), then the writer drains its queue and ends.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
@@ -18,7 +19,7 @@ use diesel::connection::SimpleConnection;
 use crate::auth::Verifier;
 use crate::config::{IngestLimits, Settings};
 use crate::error::ApiError;
-use crate::instances::registry::{spawn_reloader, Registry, SharedRegistry};
+use crate::instances::registry::{refresh, spawn_reloader, Registry, SharedRegistry};
 use crate::storage::writer::Writer;
 use crate::storage::{Database, Pool};
 
@@ -29,6 +30,45 @@ pub struct AppState {
     pub pool: Pool,
     pub limits: IngestLimits,
     pub verifier: Verifier,
+    /// When the last on-demand configuration check ran (ms since `started`).
+    last_forced_check: AtomicU64,
+    started: Instant,
+}
+
+/// On-demand configuration checks run at most this often, so a flood of refused requests
+/// costs at most this many database reads.
+const FORCED_CHECK_INTERVAL_MS: u64 = 100;
+
+impl AppState {
+    /// Before refusing a request (unknown instance, failed authentication), checks whether the
+    /// configuration changed since the last poll, so a just-added instance or credential works
+    /// at once. Returns the new snapshot when there is one.
+    pub async fn fresher_registry(&self) -> Option<Arc<Registry>> {
+        // 0 means "never"; the clock starts at 1.
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.last_forced_check.load(Ordering::Relaxed);
+        if (last != 0 && now.saturating_sub(last) < FORCED_CHECK_INTERVAL_MS)
+            || self
+                .last_forced_check
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        let (pool, shared) = (self.pool.clone(), self.registry.clone());
+        match web::block(move || refresh(&pool, &shared)).await {
+            Ok(Ok(true)) => Some(self.registry.load_full()),
+            Ok(Ok(false)) => None,
+            Ok(Err(e)) => {
+                log::warn!("configuration check failed: {e}");
+                None
+            }
+            Err(e) => {
+                log::warn!("configuration check did not run: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// A bound, ready-to-run server.
@@ -60,6 +100,8 @@ impl Application {
             pool: pool.clone(),
             limits: settings.limits,
             verifier: Verifier::for_this_machine(),
+            last_forced_check: AtomicU64::new(0),
+            started: Instant::now(),
         });
         spawn_reloader(
             pool,

@@ -65,12 +65,7 @@ async fn execute(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let received = Utc::now().naive_utc().trunc_subsecs(3);
-    let registry = state.registry.load_full();
-    let instance = registry
-        .enabled(&name)
-        .ok_or_else(|| ApiError::not_found(format!("No enabled instance named '{name}'.")))?;
-
-    authenticate(&state, &registry, &instance, req.headers()).await?;
+    let instance = admit(&state, &name, req.headers()).await?;
 
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
     let content_type = req
@@ -136,6 +131,37 @@ async fn execute(
         })
         .collect();
     Ok(HttpResponse::Ok().json(items))
+}
+
+/// Finds the enabled instance and authenticates the sender. Before refusing, looks once for
+/// a newer configuration, so an instance or credential added a moment ago works at once.
+async fn admit(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<Arc<InstanceConfig>, ApiError> {
+    let mut registry = state.registry.load_full();
+    let mut refreshed = false;
+    loop {
+        let verdict = match registry.enabled(name) {
+            Some(instance) => authenticate(state, &registry, &instance, headers)
+                .await
+                .map(|()| instance),
+            None => Err(ApiError::not_found(format!(
+                "No enabled instance named '{name}'."
+            ))),
+        };
+        let refusal = match verdict {
+            Ok(instance) => return Ok(instance),
+            Err(e) if refreshed || !matches!(e.status.as_u16(), 401 | 404) => return Err(e),
+            Err(e) => e,
+        };
+        refreshed = true;
+        match state.fresher_registry().await {
+            Some(newer) => registry = newer,
+            None => return Err(refusal),
+        }
+    }
 }
 
 /// Passes when any of the instance's rules accepts what the request presents (SPEC 2.2).

@@ -1,7 +1,7 @@
 //! Instance, credential and sample queries. Every change to instances or credentials bumps
 //! the configuration version in the same transaction, so running servers reload.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
 use super::model::*;
@@ -37,7 +37,7 @@ pub struct CredentialRow {
 }
 
 fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+    Utc::now().naive_utc().trunc_subsecs(3)
 }
 
 fn not_found(name: &str) -> ServiceError {

@@ -262,3 +262,30 @@ fn secrets_are_stored_only_as_argon2id_hashes_and_never_logged() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_instance_or_credential_added_a_moment_ago_works_at_once() {
+    let env = TestEnv::new();
+    let config = env.path("slow-poll.toml");
+    // Polling is too slow to explain success: only the check before refusing can.
+    std::fs::write(&config, "reload_interval_ms = 60000\n").unwrap();
+    let server = env.serve(&["--config", config.to_str().unwrap()]);
+    env.add_instance("fresh", "u", "p1", &[]);
+    let (status, body) = post_json(&server.execute_url("fresh"), Some(("u", "p1")), "{}");
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(150));
+    env.ok(
+        &[
+            "instance",
+            "credential",
+            "add",
+            "fresh",
+            "--username",
+            "u",
+            "--password-stdin",
+        ],
+        Some("p2"),
+    );
+    let (status, body) = post_json(&server.execute_url("fresh"), Some(("u", "p2")), "{}");
+    assert_eq!(status, 200, "{body}");
+}
