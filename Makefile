@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test lint fmt
+.PHONY: run build test lint fmt bench
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -22,3 +22,9 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Throughput and latency with wrk over loopback; writes docs/benchmarks.md. Installs wrk if missing.
+bench:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
+	  { echo "bench needs wrk (Debian package 'wrk')"; exit 1; }
+	bash tools/bench/run.sh

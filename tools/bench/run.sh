@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# `make bench`: release builds, then wrk over loopback against intake (fresh temp SQLite,
+# argon2-hashed Basic credential) and against the in-repo baseline, in one run.
+# Writes docs/benchmarks.md (table + machine facts) and docs/benchmarks-raw.txt (wrk output).
+#
+# Knobs: BENCH_DURATION (seconds per scenario, default 15), BENCH_CONNECTIONS (default 64),
+# BENCH_WRK_THREADS (default 2), RUST_LOG for intake (default warn: no access log).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${BENCH_DURATION:-15}
+CONNS=${BENCH_CONNECTIONS:-64}
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+export RUST_LOG=${RUST_LOG:-warn}
+PORT=18700
+BIN=target/release/intake
+BASELINE=target/release/examples/bench_baseline
+
+command -v wrk >/dev/null || { echo "wrk is missing: run 'make bench' (it installs wrk)" >&2; exit 1; }
+cargo build --release --locked --bin intake --example bench_baseline
+
+WORK=$(mktemp -d)
+RAW=docs/benchmarks-raw.txt
+: > "$RAW"
+SERVER_PID=""
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Payloads: one ~1 KB event, and an array of 100 of them.
+event() {
+  printf '{"name":"Suspicious login from %s","type":"Authentication","occurred":"2026-11-22T10:00:%02dZ","severity":"high","source":{"product":"bench","host":"host-%s.example.net","ip":"10.1.%s.%s"},"user":"user%s@example.com","description":"%s"}' \
+    "$1" "$(( $1 % 60 ))" "$1" "$(( $1 % 250 ))" "$(( $1 % 200 ))" "$1" "$(head -c 1200 /dev/zero | tr '\0' 'x' | head -c 700)"
+}
+event 1 > "$WORK/one.json"
+{ printf '['; for i in $(seq 1 100); do [ "$i" -gt 1 ] && printf ','; event "$i"; done; printf ']'; } > "$WORK/hundred.json"
+
+PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+AUTH="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)"
+
+wait_ready() {
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/$1" && return 0
+    sleep 0.1
+  done
+  echo "server on port $PORT did not come up" >&2; exit 1
+}
+
+start_intake() {
+  local db="$WORK/intake-$1.db"
+  export INTAKE_DATABASE_URL="sqlite://$db"
+  printf %s "$PASSWORD" | "$BIN" instance add bench --username bench --password-stdin >/dev/null
+  "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/intake-$1.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready healthz
+}
+
+start_baseline() {
+  BASELINE_AUTH="$AUTH" "$BASELINE" "127.0.0.1:$PORT" >"$WORK/baseline.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready nothing
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# wrk SCRIPT BODY CONNECTIONS SECONDS LABEL -> appends raw output, prints the BENCH_JSON line
+run_wrk() {
+  local out
+  out=$(BENCH_BODY="$2" BENCH_AUTH_HEADER="$AUTH" BENCH_USER=bench \
+    wrk -t"$WRK_THREADS" -c"$3" -d"$4"s --latency -s "tools/bench/$1" \
+    "http://127.0.0.1:$PORT/instance/execute/bench")
+  { echo "=== $5 ($1, $3 connections, $4 s)"; echo "$out"; echo; } >>"$RAW"
+  echo "$out" | sed -n 's/^BENCH_JSON //p'
+}
+
+field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+
+ROWS=()
+CLK_TCK=$(getconf CLK_TCK)
+# measure LABEL SCRIPT BODY EVENTS_PER_REQUEST -> one table row; sets LAST_RATE (incidents/s)
+measure() {
+  local label=$1 script=$2 body=$3 per=$4
+  run_wrk "$script" "$body" "$CONNS" 2 "$label warm-up" >/dev/null
+  local t0 t1 json
+  t0=$(cpu_ticks "$SERVER_PID")
+  json=$(run_wrk "$script" "$body" "$CONNS" "$DURATION" "$label")
+  t1=$(cpu_ticks "$SERVER_PID")
+  local requests non2xx dur p50 p99 errors rss
+  requests=$(field "$json" requests); non2xx=$(field "$json" non2xx); dur=$(field "$json" duration_us)
+  p50=$(field "$json" p50_us); p99=$(field "$json" p99_us); errors=$(field "$json" socket_errors)
+  rss=$(peak_rss_kib "$SERVER_PID")
+  LAST_OK=$(( requests - non2xx ))
+  LAST_RATE=$(awk -v ok="$LAST_OK" -v per="$per" -v d="$dur" 'BEGIN {printf "%.0f", ok * per / (d / 1e6)}')
+  local cpu_us
+  cpu_us=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}')
+  ROWS+=("| $label | $LAST_RATE | $(awk -v v="$p50" 'BEGIN{printf "%.2f", v/1000}') | $(awk -v v="$p99" 'BEGIN{printf "%.2f", v/1000}') | $non2xx | $errors | $cpu_us | $(( rss / 1024 )) |")
+  echo "  $label: $LAST_RATE incidents/s, p50 ${p50} us, p99 ${p99} us, non-2xx $non2xx, CPU ${cpu_us} us/request, peak RSS $(( rss / 1024 )) MiB"
+}
+
+# The highest incident id is the number stored (ids start at 1 and nothing is deleted).
+stored_incidents() {
+  "$BIN" incidents list --json --limit 1 | sed -n 's/.*"id": \([0-9]*\).*/\1/p' | head -1
+}
+
+echo "scenario c: baseline actix-web server"
+start_baseline
+measure "c) baseline: 1 event/request" post.lua "$WORK/one.json" 1
+BASE_RATE=$LAST_RATE
+stop_server
+
+echo "scenario a: intake, 1 event/request"
+start_intake a
+measure "a) intake: 1 event/request" post.lua "$WORK/one.json" 1
+A_RATE=$LAST_RATE
+A_ACKED=$LAST_OK
+stop_server
+A_STORED=$(stored_incidents)
+
+echo "scenario b: intake, 100 events/request"
+start_intake b
+measure "b) intake: 100 events/request" post.lua "$WORK/hundred.json" 100
+B_RATE=$LAST_RATE
+stop_server
+
+echo "scenario e: intake, good traffic beside a wrong-password flood"
+start_intake e
+run_wrk wrong_passwords.lua "$WORK/one.json" 16 $(( DURATION + 4 )) "e) wrong-password flood" >"$WORK/flood.json" &
+FLOOD=$!
+sleep 1
+measure "e) intake: 1 event/request during flood" post.lua "$WORK/one.json" 1
+E_RATE=$LAST_RATE
+wait "$FLOOD" || true
+FLOOD_JSON=$(cat "$WORK/flood.json")
+stop_server
+
+if [ -n "${INTAKE_TEST_PG_URL:-}" ]; then
+  D_NOTE="not run: intake has no PostgreSQL backend yet (issue 6)"
+else
+  D_NOTE="not run: INTAKE_TEST_PG_URL is not set (and intake has no PostgreSQL backend yet)"
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
+CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cpuinfo)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` ($(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))."
+  echo "Raw wrk output: [benchmarks-raw.txt](benchmarks-raw.txt)."
+  echo
+  echo "Machine: $(nproc) cores ($CPU_MODEL), $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); $(rustc --version)."
+  echo "wrk and the server share the cores. wrk: $WRK_THREADS threads, $CONNS connections, ${DURATION} s per scenario after a 2 s warm-up."
+  echo "intake: release build, fresh SQLite file (WAL, synchronous=FULL), one argon2id-hashed Basic credential, RUST_LOG=$RUST_LOG."
+  echo "Payload: one ~1 KB JSON event per request, or an array of 100 of them."
+  echo
+  echo "| scenario | incidents/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU µs/request | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+  echo "| d) intake on PostgreSQL | $D_NOTE | | | | | | |"
+  echo
+  echo "- a/c (intake vs baseline, 1 event/request): **$(ratio "$A_RATE" "$BASE_RATE")** (goal ≥ 0.6)"
+  echo "- b (100 events/request): **$B_RATE incidents/s** (goal ≥ 80,000)"
+  echo "- e/a (good traffic during a wrong-password flood): **$(ratio "$E_RATE" "$A_RATE")** (goal ≥ 0.5); flood: $FLOOD_JSON"
+  echo "- durability of (a): $A_ACKED incidents acknowledged, $A_STORED stored after the server stopped"
+} > docs/benchmarks.md
+echo
+cat docs/benchmarks.md
