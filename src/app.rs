@@ -99,7 +99,8 @@ impl Application {
             writer,
             pool: pool.clone(),
             limits: settings.limits,
-            verifier: Verifier::for_this_machine(),
+            verifier: Verifier::for_this_machine()
+                .context("cannot start the credential verifier threads")?,
             last_forced_check: AtomicU64::new(0),
             started: Instant::now(),
         });

@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub use rules::{presented_secrets, CredentialSpec, PresentedSecret, Rule, RuleKind};
-pub use verifier::Verifier;
+pub use verifier::{Unverified, Verifier};
 
 /// Hashes a secret with argon2id and a random salt (PHC string format).
 pub fn hash_secret(secret: &str) -> anyhow::Result<String> {

@@ -1,63 +1,111 @@
-//! Runs argon2 verifications on the blocking pool with bounded concurrency, so a flood of
-//! wrong passwords can take at most its share of the CPU and never a worker thread.
+//! Runs argon2 verifications on a few dedicated threads, so a flood of wrong passwords can
+//! take at most their share of the CPU and never an HTTP worker.
+//!
+//! Dedicated threads rather than the shared blocking pool: argon2id works in 19 MiB of
+//! memory, and the allocator keeps that per thread; a small fixed set of threads bounds it.
+//! Before each verify the thread looks in the cache again, so many requests that arrive
+//! together with the same new credential cost one argon2 run, not one each.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-use super::verify_secret;
+use super::{verify_secret, Fingerprint, VerifiedCache};
 use crate::error::ApiError;
 
-/// Verifications that may wait for a slot before new ones are turned away.
+/// Verifications that may wait for a thread before new ones are turned away.
 const MAX_WAITING: usize = 256;
+
+/// One presented secret not yet in the cache.
+pub struct Unverified {
+    pub fingerprint: Fingerprint,
+    pub secret: Vec<u8>,
+    pub hash: String,
+}
+
+struct Job {
+    cache: Arc<VerifiedCache>,
+    candidates: Vec<Unverified>,
+    reply: oneshot::Sender<bool>,
+}
 
 #[derive(Clone)]
 pub struct Verifier {
-    slots: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
+    queue: SyncSender<Job>,
 }
 
 impl Verifier {
-    /// `parallel` argon2 runs at once (half the cores leaves the rest to good traffic).
-    pub fn new(parallel: usize) -> Verifier {
-        Verifier {
-            slots: Arc::new(Semaphore::new(parallel.max(1))),
-            waiting: Arc::new(AtomicUsize::new(0)),
+    /// Starts `threads` verifier threads; they end when every `Verifier` clone is dropped.
+    pub fn start(threads: usize) -> std::io::Result<Verifier> {
+        let (queue, jobs) = mpsc::sync_channel(MAX_WAITING);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..threads.max(1) {
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("intake-argon2-{n}"))
+                .spawn(move || run(&jobs))?;
         }
+        Ok(Verifier { queue })
     }
 
-    /// A verifier sized for this machine.
-    pub fn for_this_machine() -> Verifier {
+    /// Half the cores, leaving the rest to traffic whose credentials are already verified.
+    pub fn for_this_machine() -> std::io::Result<Verifier> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Verifier::new(cores / 2)
+        Verifier::start(cores / 2)
     }
 
-    /// Verifies each (secret, hash) pair; true where the secret matches.
-    pub async fn verify(&self, pairs: Vec<(Vec<u8>, String)>) -> Result<Vec<bool>, ApiError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            let mut busy = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "Too many credentials are waiting to be checked; retry shortly.",
-            );
-            busy.retry_after = Some(1);
-            return Err(busy);
+    /// Whether any candidate's secret matches its hash. Each verdict goes into `cache`.
+    pub async fn any_accepted(
+        &self,
+        cache: Arc<VerifiedCache>,
+        candidates: Vec<Unverified>,
+    ) -> Result<bool, ApiError> {
+        let (reply, verdict) = oneshot::channel();
+        let job = Job {
+            cache,
+            candidates,
+            reply,
+        };
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let mut busy = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "Too many credentials are waiting to be checked; retry shortly.",
+                );
+                busy.retry_after = Some(1);
+                return Err(busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(ApiError::unavailable("The server is shutting down."))
+            }
         }
-        let permit = self.slots.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| ApiError::unavailable("The server is shutting down."))?;
-        let verdicts = actix_web::web::block(move || {
-            let _permit = permit;
-            pairs
-                .iter()
-                .map(|(secret, hash)| verify_secret(secret, hash))
-                .collect::<Vec<bool>>()
-        })
-        .await
-        .map_err(|e| ApiError::internal(&anyhow::anyhow!("credential check did not run: {e}")))?;
-        Ok(verdicts)
+        verdict
+            .await
+            .map_err(|_| ApiError::unavailable("The server is shutting down."))
+    }
+}
+
+fn run(jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let accepted = job.candidates.iter().any(|c| {
+            // Another request may have settled this fingerprint while this one waited.
+            job.cache.get(&c.fingerprint).unwrap_or_else(|| {
+                let verdict = verify_secret(&c.secret, &c.hash);
+                job.cache.insert(c.fingerprint, verdict);
+                verdict
+            })
+        });
+        let _ = job.reply.send(accepted);
     }
 }

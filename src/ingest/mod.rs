@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
-use crate::auth::presented_secrets;
+use crate::auth::{presented_secrets, Unverified};
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
@@ -180,33 +180,28 @@ async fn authenticate(
         };
     }
     let cache = &registry.verified;
-    let mut unknown = Vec::new();
+    let mut unverified = Vec::new();
     for presented in presented_secrets(&instance.rules, headers) {
         let fingerprint = cache.fingerprint(presented.rule.id, &presented.secret);
         match cache.get(&fingerprint) {
             Some(true) => return Ok(()),
             Some(false) => {}
-            None => unknown.push((fingerprint, presented.secret, presented.rule.hash.clone())),
+            None => unverified.push(Unverified {
+                fingerprint,
+                secret: presented.secret,
+                hash: presented.rule.hash.clone(),
+            }),
         }
     }
-    if unknown.is_empty() {
-        return Err(refuse());
+    if !unverified.is_empty()
+        && state
+            .verifier
+            .any_accepted(cache.clone(), unverified)
+            .await?
+    {
+        return Ok(());
     }
-    let (fingerprints, pairs): (Vec<_>, Vec<_>) = unknown
-        .into_iter()
-        .map(|(fingerprint, secret, hash)| (fingerprint, (secret, hash)))
-        .unzip();
-    let verdicts = state.verifier.verify(pairs).await?;
-    let mut accepted = false;
-    for (fingerprint, verdict) in fingerprints.into_iter().zip(verdicts) {
-        cache.insert(fingerprint, verdict);
-        accepted |= verdict;
-    }
-    if accepted {
-        Ok(())
-    } else {
-        Err(refuse())
-    }
+    Err(refuse())
 }
 
 /// Reads the body up to the size limit; a larger one is refused without reading the rest.

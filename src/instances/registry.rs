@@ -79,7 +79,7 @@ impl InstanceConfig {
 pub struct Registry {
     pub version: i64,
     instances: HashMap<String, Arc<InstanceConfig>>,
-    pub verified: VerifiedCache,
+    pub verified: Arc<VerifiedCache>,
 }
 
 impl Registry {
@@ -102,7 +102,7 @@ impl Registry {
         Ok(Registry {
             version,
             instances,
-            verified: VerifiedCache::new(random_key()),
+            verified: Arc::new(VerifiedCache::new(random_key())),
         })
     }
 

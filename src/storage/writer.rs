@@ -25,8 +25,7 @@ use super::{Conn, Database};
 const MAX_GROUP: usize = 1024;
 
 /// An incident ready to store.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = incidents)]
+#[derive(Debug, Clone)]
 pub struct NewIncident {
     pub instance: String,
     pub name: String,
@@ -119,10 +118,8 @@ fn run(mut conn: Conn, jobs: Receiver<Job>) {
 
 fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
     let stored = conn.immediate_transaction(|conn| {
-        group
-            .iter()
-            .map(|job| store(conn, &job.batch))
-            .collect::<QueryResult<Vec<_>>>()
+        let batches: Vec<&WriteBatch> = group.iter().map(|job| &job.batch).collect();
+        store(conn, &batches)
     });
     match stored {
         Ok(ids) => {
@@ -138,7 +135,8 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
             );
             for job in group.drain(..) {
                 let result = conn
-                    .immediate_transaction(|conn| store(conn, &job.batch))
+                    .immediate_transaction(|conn| store(conn, &[&job.batch]))
+                    .map(|mut ids| ids.pop().unwrap_or_default())
                     .map_err(storage_error);
                 let _ = job.reply.send(result);
             }
@@ -157,37 +155,72 @@ fn storage_error(error: diesel::result::Error) -> WriteError {
     WriteError::Storage(error.to_string())
 }
 
-/// Stores one request's incidents and samples; returns the incident ids in order.
-fn store(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<Vec<i64>> {
-    let mut ids = Vec::with_capacity(batch.incidents.len());
-    for incident in &batch.incidents {
-        let id = diesel::insert_into(incidents::table)
-            .values(incident)
+/// Rows per multi-row INSERT: 6 bound values a row stays far below SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Stores the incidents and samples of several requests; returns each request's incident
+/// ids in input order. Incidents go in as multi-row INSERTs: one statement for many rows
+/// costs far less than one statement a row.
+fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<i64>>> {
+    let all: Vec<&NewIncident> = batches.iter().flat_map(|b| &b.incidents).collect();
+    let mut ids: Vec<i64> = Vec::with_capacity(all.len());
+    for chunk in all.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                (
+                    incidents::instance.eq(&i.instance),
+                    incidents::name.eq(&i.name),
+                    incidents::type_.eq(&i.type_),
+                    incidents::occurred.eq(i.occurred),
+                    incidents::created.eq(i.created),
+                    incidents::raw_json.eq(&i.raw_json),
+                )
+            })
+            .collect();
+        let mut chunk_ids: Vec<i64> = diesel::insert_into(incidents::table)
+            .values(rows)
             .returning(incidents::id)
-            .get_result(conn)?;
-        ids.push(id);
+            .get_results(conn)?;
+        // RETURNING promises no order; AUTOINCREMENT ids grow in insertion order, and this
+        // connection holds the write lock, so ascending ids are the rows' order.
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
     }
-    if !batch.samples.is_empty() {
-        for sample in &batch.samples {
-            diesel::insert_into(samples::table)
-                .values((
-                    samples::instance_id.eq(batch.instance_id),
-                    samples::received.eq(sample.received),
-                    samples::body.eq(&sample.body),
-                    samples::headers.eq(&sample.headers),
-                    samples::body_hash.eq(&sample.body_hash),
-                ))
-                .on_conflict((samples::instance_id, samples::body_hash))
-                .do_update()
-                .set((
-                    samples::received.eq(sample.received),
-                    samples::headers.eq(&sample.headers),
-                ))
-                .execute(conn)?;
-        }
-        trim_samples(conn, batch.instance_id, batch.sample_limit)?;
+    for batch in batches.iter().filter(|b| !b.samples.is_empty()) {
+        store_samples(conn, batch)?;
     }
-    Ok(ids)
+    let mut rest = ids.as_slice();
+    Ok(batches
+        .iter()
+        .map(|batch| {
+            let (mine, others) = rest.split_at(batch.incidents.len());
+            rest = others;
+            mine.to_vec()
+        })
+        .collect())
+}
+
+fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {
+    for sample in &batch.samples {
+        diesel::insert_into(samples::table)
+            .values((
+                samples::instance_id.eq(batch.instance_id),
+                samples::received.eq(sample.received),
+                samples::body.eq(&sample.body),
+                samples::headers.eq(&sample.headers),
+                samples::body_hash.eq(&sample.body_hash),
+            ))
+            .on_conflict((samples::instance_id, samples::body_hash))
+            .do_update()
+            .set((
+                samples::received.eq(sample.received),
+                samples::headers.eq(&sample.headers),
+            ))
+            .execute(conn)?;
+    }
+    trim_samples(conn, batch.instance_id, batch.sample_limit)?;
+    Ok(())
 }
 
 /// Keeps only the newest `keep` samples of an instance.
