@@ -1,19 +1,27 @@
 //! Turns a request body into the elements that become incidents (SPEC 2.3, 2.7, 2.8).
 //! Pure: bytes in, objects or a client error out.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 
-pub type Element = Map<String, Value>;
+/// One element of a request, as it arrived.
+#[derive(Debug)]
+pub enum Element<'a> {
+    /// A JSON object's text, borrowed from the body: it is stored as it came, not re-serialised.
+    Json(&'a RawValue),
+    /// Form fields (SPEC 2.7).
+    Form(Map<String, Value>),
+}
 
 /// Parses a body into its elements: an object is one, an array of objects is one each.
-pub fn parse(
-    bytes: &[u8],
+pub fn parse<'a>(
+    bytes: &'a [u8],
     content_type: Option<&str>,
     limits: &IngestLimits,
-) -> Result<Vec<Element>, ApiError> {
+) -> Result<Vec<Element<'a>>, ApiError> {
     let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     match first {
         None => Err(ApiError::bad_request(
@@ -21,7 +29,7 @@ pub fn parse(
             "The request body is empty; send a JSON object or an array of objects.",
         )),
         Some(b'{') | Some(b'[') => parse_json(bytes, limits),
-        Some(_) if is_form(content_type) => Ok(vec![parse_form(bytes)?]),
+        Some(_) if is_form(content_type) => Ok(vec![Element::Form(parse_form(bytes)?)]),
         // Labelled JSON but not an object or array: parse it so the error says what it is.
         Some(_) if is_json(content_type) => parse_json(bytes, limits),
         Some(_) => Err(ApiError::bad_request(
@@ -48,7 +56,7 @@ fn is_json(content_type: Option<&str>) -> bool {
         .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"))
 }
 
-fn parse_json(bytes: &[u8], limits: &IngestLimits) -> Result<Vec<Element>, ApiError> {
+fn parse_json<'a>(bytes: &'a [u8], limits: &IngestLimits) -> Result<Vec<Element<'a>>, ApiError> {
     let depth = nesting_depth(bytes);
     if depth > limits.max_depth {
         return Err(ApiError::bad_request(
@@ -59,18 +67,23 @@ fn parse_json(bytes: &[u8], limits: &IngestLimits) -> Result<Vec<Element>, ApiEr
             ),
         ));
     }
+    let invalid = |e: serde_json::Error| {
+        ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
+    };
+    // Validates the whole document but builds no tree: elements stay slices of the body.
     // The scan above bounds the recursion, so serde_json's fixed limit (127) can step aside
     // for the configured one.
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     parser.disable_recursion_limit();
-    let value = serde::Deserialize::deserialize(&mut parser)
-        .and_then(|value: Value| parser.end().map(|()| value))
-        .map_err(|e| {
-            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
-        })?;
-    match value {
-        Value::Object(object) => Ok(vec![object]),
-        Value::Array(items) => {
+    let document: &RawValue = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
+    parser.end().map_err(invalid)?;
+    match first_byte(document) {
+        b'{' => Ok(vec![Element::Json(document)]),
+        b'[' => {
+            let mut items = serde_json::Deserializer::from_str(document.get());
+            items.disable_recursion_limit();
+            let items: Vec<&RawValue> =
+                serde::Deserialize::deserialize(&mut items).map_err(invalid)?;
             if items.len() > limits.max_elements {
                 return Err(ApiError::payload_too_large(
                     "too_many_elements",
@@ -84,37 +97,41 @@ fn parse_json(bytes: &[u8], limits: &IngestLimits) -> Result<Vec<Element>, ApiEr
             items
                 .into_iter()
                 .enumerate()
-                .map(|(index, item)| match item {
-                    Value::Object(object) => Ok(object),
-                    other => Err(ApiError::bad_request(
+                .map(|(index, item)| match first_byte(item) {
+                    b'{' => Ok(Element::Json(item)),
+                    _ => Err(ApiError::bad_request(
                         "invalid_element",
                         format!(
                             "Element {index} of the array is {}, not a JSON object.",
-                            kind_of(&other)
+                            raw_kind(item)
                         ),
                     )),
                 })
                 .collect()
         }
-        other => Err(ApiError::bad_request(
+        _ => Err(ApiError::bad_request(
             "invalid_body",
             format!(
                 "The body is {}; send a JSON object or an array of objects.",
-                kind_of(&other)
+                raw_kind(document)
             ),
         )),
     }
 }
 
-/// "a string", "a number"…: for messages.
-pub fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().trim_start().bytes().next().unwrap_or(b' ')
+}
+
+/// "a string", "a number"…: what a JSON value's text is, for messages.
+pub fn raw_kind(raw: &RawValue) -> &'static str {
+    match first_byte(raw) {
+        b'{' => "an object",
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
     }
 }
 
@@ -147,7 +164,7 @@ fn nesting_depth(bytes: &[u8]) -> usize {
 }
 
 /// Form fields as an object of strings; a repeated field becomes an array of strings.
-fn parse_form(bytes: &[u8]) -> Result<Element, ApiError> {
+fn parse_form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_form",
@@ -187,12 +204,21 @@ mod tests {
 
     #[test]
     fn objects_and_arrays_become_elements_in_order() {
-        let one = parse(br#" {"a":1}"#, None, &limits()).unwrap();
-        assert_eq!(one, vec![json!({"a":1}).as_object().unwrap().clone()]);
-        let many = parse(br#"[{"n":1},{"n":2},{"n":3}]"#, None, &limits()).unwrap();
-        let ns: Vec<_> = many.iter().map(|e| e["n"].as_i64().unwrap()).collect();
-        assert_eq!(ns, vec![1, 2, 3]);
+        let one = parse(br#" {"a": 1} "#, None, &limits()).unwrap();
+        assert_eq!(texts(&one), vec![r#"{"a": 1}"#]);
+        let many = parse(br#"[{"n":1}, {"n":2},{"n":3}]"#, None, &limits()).unwrap();
+        assert_eq!(texts(&many), vec![r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
         assert!(parse(b"[]", None, &limits()).unwrap().is_empty());
+    }
+
+    fn texts<'a>(elements: &'a [Element<'a>]) -> Vec<&'a str> {
+        elements
+            .iter()
+            .map(|e| match e {
+                Element::Json(raw) => raw.get(),
+                Element::Form(_) => panic!("not JSON"),
+            })
+            .collect()
     }
 
     #[test]
@@ -213,6 +239,7 @@ mod tests {
         assert_eq!(err("hello", Some("text/plain")).1, "unsupported_body");
         assert_eq!(err("\"text\"", Some("application/json")).1, "invalid_body");
         assert_eq!(err("hello", Some("application/json")).1, "invalid_json");
+        assert_eq!(err("[{}] trailing", None).1, "invalid_json");
         let (status, code, message) = err(r#"[{"a":1}, 7]"#, None);
         assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_element"));
         assert!(message.contains("Element 1"), "{message}");
@@ -249,8 +276,11 @@ mod tests {
             &limits(),
         )
         .unwrap();
+        let Element::Form(fields) = &elements[0] else {
+            panic!("not a form")
+        };
         assert_eq!(
-            Value::Object(elements[0].clone()),
+            Value::Object(fields.clone()),
             json!({"title":"Disk full","host":"db1","tag":["a","b"]})
         );
     }

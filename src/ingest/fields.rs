@@ -1,10 +1,17 @@
 //! One element → one incident, with XSOAR's field rules (SPEC 2.4, 2.5). Pure.
+//!
+//! The fast path reads only `name`, `type`, `occurred` and `rawJson`/`raw_json` out of the
+//! element's text and stores the text itself as `raw_json`, with the `headers` key spliced
+//! in: no JSON tree is built and nothing is re-serialised. Elements it cannot take that way
+//! (duplicate keys, a `headers` key of their own, form fields) go through a `Value` tree.
 
 use chrono::NaiveDateTime;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::body::{kind_of, Element};
+use super::body::{raw_kind, Element};
 use crate::error::ApiError;
 use crate::instances::InstanceConfig;
 use crate::storage::writer::{NewIncident, NewSample};
@@ -17,10 +24,8 @@ pub const DEFAULT_NAME: &str = "Generic webhook triggered incident";
 pub struct RequestContext<'a> {
     pub instance: &'a InstanceConfig,
     pub received: NaiveDateTime,
-    /// Request headers, lower-cased and without credentials, as a JSON object.
-    pub headers: &'a Value,
-    /// The same, serialised once for samples.
-    pub headers_text: &'a str,
+    /// Request headers, lower-cased and without credentials, as a JSON object's text.
+    pub headers: &'a str,
 }
 
 /// An element ready to store.
@@ -30,23 +35,119 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+/// The keys of an element that intake reads; present keys hold their raw text (even `null`).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present", rename = "type")]
+    type_: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    occurred: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present", rename = "rawJson")]
+    raw_json_camel: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present", rename = "raw_json")]
+    raw_json_snake: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    headers: Option<&'a RawValue>,
+}
+
+/// Whether an object has a `headers` key of its own.
+#[derive(Deserialize)]
+struct HeadersProbe<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    headers: Option<&'a RawValue>,
+}
+
+/// `Some(text)` for a key that is present, whatever its value (`null` included).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// serde_json without its fixed depth limit: the body's depth was checked on arrival.
+fn from_text<'a, T: Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
+    let mut parser = serde_json::Deserializer::from_str(text);
+    parser.disable_recursion_limit();
+    T::deserialize(&mut parser)
+}
+
 /// Applies the field rules to element `index` of a request.
 pub fn prepare(
     index: usize,
-    mut element: Element,
+    element: Element<'_>,
     ctx: &RequestContext<'_>,
 ) -> Result<Prepared, ApiError> {
-    // The sample is the element exactly as it arrived, before anything is taken out of it.
-    let sample = ctx.instance.store_samples.then(|| {
-        let body = Value::Object(element.clone()).to_string();
-        NewSample {
-            received: ctx.received,
-            body_hash: hex(&Sha256::digest(body.as_bytes())),
-            body,
-            headers: ctx.headers_text.to_string(),
+    match element {
+        Element::Json(raw) => match prepare_text(index, raw, ctx)? {
+            Some(prepared) => Ok(prepared),
+            None => {
+                let object = from_text(raw.get()).map_err(|e| {
+                    ApiError::bad_request("invalid_element", format!("Element {index}: {e}."))
+                })?;
+                prepare_object(index, object, raw.get(), ctx)
+            }
+        },
+        Element::Form(fields) => {
+            let text = Value::Object(fields.clone()).to_string();
+            prepare_object(index, fields, &text, ctx)
         }
-    });
+    }
+}
 
+/// The fast path; `None` when the element needs the `Value` path.
+fn prepare_text(
+    index: usize,
+    raw: &RawValue,
+    ctx: &RequestContext<'_>,
+) -> Result<Option<Prepared>, ApiError> {
+    let Ok(envelope) = from_text::<Envelope>(raw.get()) else {
+        return Ok(None); // e.g. a duplicate key: serde_json's Map keeps the last one
+    };
+    let (raw_json, has_headers) = match envelope.raw_json_camel.or(envelope.raw_json_snake) {
+        None => (raw.get(), envelope.headers.is_some()),
+        Some(inner) if raw_kind(inner) != "an object" => {
+            return Err(not_an_object(index, raw_kind(inner)))
+        }
+        Some(inner) => match from_text::<HeadersProbe>(inner.get()) {
+            Ok(probe) => (inner.get(), probe.headers.is_some()),
+            Err(_) => return Ok(None),
+        },
+    };
+    if has_headers {
+        return Ok(None); // intake's headers replace the sender's: let the Value path do it
+    }
+    let text_field = |field: Option<&RawValue>| {
+        field
+            .filter(|r| raw_kind(r) == "a string")
+            .and_then(|r| from_text::<String>(r.get()).ok())
+            .filter(|s| !s.trim().is_empty())
+    };
+    let occurred = match envelope.occurred {
+        None => Value::Null,
+        Some(r) => from_text(r.get()).unwrap_or(Value::Null),
+    };
+    let mut warnings = Vec::new();
+    Ok(Some(Prepared {
+        incident: NewIncident {
+            instance: ctx.instance.name.clone(),
+            name: text_field(envelope.name).unwrap_or_else(|| DEFAULT_NAME.to_string()),
+            type_: text_field(envelope.type_).or_else(|| ctx.instance.incident_type.clone()),
+            occurred: occurred_or_received(&occurred, ctx, &mut warnings),
+            created: ctx.received,
+            raw_json: with_headers(raw_json, ctx.headers),
+        },
+        sample: sample(raw.get(), ctx),
+        warnings,
+    }))
+}
+
+/// The `Value` path: same rules on a parsed object. `arrived` is the element's text.
+fn prepare_object(
+    index: usize,
+    mut element: Map<String, Value>,
+    arrived: &str,
+    ctx: &RequestContext<'_>,
+) -> Result<Prepared, ApiError> {
     let mut warnings = Vec::new();
     let name = match element.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -56,35 +157,21 @@ pub fn prepare(
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
         _ => ctx.instance.incident_type.clone(),
     };
-    let occurred = match element.get("occurred") {
-        None | Some(Value::Null) => ctx.received,
-        Some(value) => parse_timestamp(value).unwrap_or_else(|| {
-            warnings.push(format!(
-                "occurred: {} is not a timestamp intake understands; the receive time was used",
-                shorten(value)
-            ));
-            ctx.received
-        }),
-    };
-
+    let occurred = occurred_or_received(
+        element.get("occurred").unwrap_or(&Value::Null),
+        ctx,
+        &mut warnings,
+    );
     let embedded = element
         .remove("rawJson")
         .or_else(|| element.remove("raw_json"));
-    let mut raw_json: Map<String, Value> = match embedded {
+    let mut raw_json = match embedded {
         None => element,
         Some(Value::Object(raw)) => raw,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_element",
-                format!(
-                    "Element {index}: rawJson must be a JSON object, not {}.",
-                    kind_of(&other)
-                ),
-            ))
-        }
+        Some(other) => return Err(not_an_object(index, kind_of(&other))),
     };
-    raw_json.insert("headers".into(), ctx.headers.clone());
-
+    let headers = serde_json::from_str(ctx.headers).unwrap_or_default();
+    raw_json.insert("headers".into(), headers);
     Ok(Prepared {
         incident: NewIncident {
             instance: ctx.instance.name.clone(),
@@ -94,9 +181,74 @@ pub fn prepare(
             created: ctx.received,
             raw_json: Value::Object(raw_json).to_string(),
         },
-        sample,
+        sample: sample(arrived, ctx),
         warnings,
     })
+}
+
+fn occurred_or_received(
+    value: &Value,
+    ctx: &RequestContext<'_>,
+    warnings: &mut Vec<String>,
+) -> NaiveDateTime {
+    if value.is_null() {
+        return ctx.received;
+    }
+    parse_timestamp(value).unwrap_or_else(|| {
+        warnings.push(format!(
+            "occurred: {} is not a timestamp intake understands; the receive time was used",
+            shorten(value)
+        ));
+        ctx.received
+    })
+}
+
+fn not_an_object(index: usize, kind: &str) -> ApiError {
+    ApiError::bad_request(
+        "invalid_element",
+        format!("Element {index}: rawJson must be a JSON object, not {kind}."),
+    )
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The element as it arrived, kept as a sample when the instance asks for samples.
+fn sample(arrived: &str, ctx: &RequestContext<'_>) -> Option<NewSample> {
+    ctx.instance.store_samples.then(|| NewSample {
+        received: ctx.received,
+        body_hash: hex(&Sha256::digest(arrived.as_bytes())),
+        body: arrived.to_string(),
+        headers: ctx.headers.to_string(),
+    })
+}
+
+/// An object's text with `"headers":…` added as its last key.
+fn with_headers(object: &str, headers: &str) -> String {
+    let object = object.trim();
+    let inner = object
+        .strip_prefix('{')
+        .and_then(|o| o.strip_suffix('}'))
+        .unwrap_or_default()
+        .trim_end();
+    let mut out = String::with_capacity(object.len() + headers.len() + 12);
+    out.push('{');
+    if !inner.trim_start().is_empty() {
+        out.push_str(inner);
+        out.push(',');
+    }
+    out.push_str("\"headers\":");
+    out.push_str(headers);
+    out.push('}');
+    out
 }
 
 fn shorten(value: &Value) -> String {
@@ -131,82 +283,126 @@ mod tests {
         }
     }
 
-    fn run(element: Value, instance: &InstanceConfig) -> Result<Prepared, ApiError> {
-        let headers = json!({"user-agent":"test"});
+    fn run(element: &str, instance: &InstanceConfig) -> Result<Prepared, ApiError> {
         let ctx = RequestContext {
             instance,
             received: DateTime::from_timestamp(1_700_000_000, 0)
                 .unwrap()
                 .naive_utc(),
-            headers: &headers,
-            headers_text: r#"{"user-agent":"test"}"#,
+            headers: r#"{"user-agent":"test"}"#,
         };
-        prepare(0, element.as_object().unwrap().clone(), &ctx)
+        let raw: &RawValue = serde_json::from_str(element).unwrap();
+        prepare(0, Element::Json(raw), &ctx)
+    }
+
+    fn raw_json(p: &Prepared) -> Value {
+        serde_json::from_str(&p.incident.raw_json).unwrap()
     }
 
     #[test]
     fn defaults_apply_when_the_element_names_nothing() {
-        let p = run(json!({"x":1}), &instance(None, false)).unwrap();
+        let p = run(r#"{"x":1}"#, &instance(None, false)).unwrap();
         assert_eq!(p.incident.name, DEFAULT_NAME);
         assert_eq!(p.incident.type_, None);
         assert_eq!(p.incident.occurred.and_utc().timestamp(), 1_700_000_000);
-        let raw: Value = serde_json::from_str(&p.incident.raw_json).unwrap();
-        assert_eq!(raw, json!({"x":1,"headers":{"user-agent":"test"}}));
+        assert_eq!(raw_json(&p), json!({"x":1,"headers":{"user-agent":"test"}}));
+        let p = run(" { } ", &instance(None, false)).unwrap();
+        assert_eq!(raw_json(&p), json!({"headers":{"user-agent":"test"}}));
     }
 
     #[test]
     fn element_fields_win_over_instance_defaults() {
         let inst = instance(Some("Phishing"), false);
         let p = run(
-            json!({"name":"n","type":"Malware","occurred":"2024-01-02T03:04:05Z"}),
+            r#"{"name":"n \"quoted\"","type":"Malware","occurred":"2024-01-02T03:04:05Z"}"#,
             &inst,
         )
         .unwrap();
-        assert_eq!(p.incident.name, "n");
+        assert_eq!(p.incident.name, "n \"quoted\"");
         assert_eq!(p.incident.type_.as_deref(), Some("Malware"));
         assert_eq!(
             crate::time::rfc3339(p.incident.occurred),
             "2024-01-02T03:04:05Z"
         );
-        let p = run(json!({"name":""}), &inst).unwrap();
-        assert_eq!(p.incident.name, DEFAULT_NAME);
-        assert_eq!(p.incident.type_.as_deref(), Some("Phishing"));
+        for element in [r#"{"name":""}"#, r#"{"name":null,"type":7}"#] {
+            let p = run(element, &inst).unwrap();
+            assert_eq!(p.incident.name, DEFAULT_NAME, "{element}");
+            assert_eq!(p.incident.type_.as_deref(), Some("Phishing"), "{element}");
+        }
     }
 
     #[test]
     fn raw_json_comes_from_the_element_when_given() {
         let inst = instance(None, false);
         for key in ["rawJson", "raw_json"] {
-            let p = run(json!({"name":"n", key: {"inner":true}}), &inst).unwrap();
-            let raw: Value = serde_json::from_str(&p.incident.raw_json).unwrap();
-            assert_eq!(raw, json!({"inner":true,"headers":{"user-agent":"test"}}));
+            let element = format!(r#"{{"name":"n", "{key}": {{"inner":true}}}}"#);
+            let p = run(&element, &inst).unwrap();
+            assert_eq!(
+                raw_json(&p),
+                json!({"inner":true,"headers":{"user-agent":"test"}})
+            );
         }
-        let e = run(json!({"rawJson":"text"}), &inst).err().unwrap();
-        assert!(
-            e.message.contains("rawJson must be a JSON object"),
-            "{}",
-            e.message
-        );
+        for bad in [
+            r#"{"rawJson":"text"}"#,
+            r#"{"rawJson":null}"#,
+            r#"{"raw_json":[1]}"#,
+        ] {
+            let e = run(bad, &inst).err().unwrap();
+            assert!(
+                e.message.contains("rawJson must be a JSON object"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_senders_own_headers_key_is_replaced_by_the_request_headers() {
+        let inst = instance(None, false);
+        let p = run(r#"{"a":1,"headers":{"x":"sender"}}"#, &inst).unwrap();
+        assert_eq!(raw_json(&p), json!({"a":1,"headers":{"user-agent":"test"}}));
+        let p = run(r#"{"rawJson":{"headers":null,"b":2}}"#, &inst).unwrap();
+        assert_eq!(raw_json(&p), json!({"b":2,"headers":{"user-agent":"test"}}));
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_as_serde_json_does() {
+        let p = run(r#"{"name":"first","name":"last"}"#, &instance(None, false)).unwrap();
+        assert_eq!(p.incident.name, "last");
     }
 
     #[test]
     fn an_unparseable_occurred_warns_and_uses_receive_time() {
-        let p = run(json!({"occurred":"next tuesday"}), &instance(None, false)).unwrap();
+        let p = run(r#"{"occurred":"next tuesday"}"#, &instance(None, false)).unwrap();
         assert_eq!(p.incident.occurred.and_utc().timestamp(), 1_700_000_000);
         assert_eq!(p.warnings.len(), 1);
         assert!(p.warnings[0].contains("next tuesday"));
+        let p = run(r#"{"occurred":null}"#, &instance(None, false)).unwrap();
+        assert!(p.warnings.is_empty());
     }
 
     #[test]
     fn samples_keep_the_element_as_it_arrived() {
-        let p = run(json!({"rawJson":{"a":1},"name":"n"}), &instance(None, true)).unwrap();
+        let element = r#"{"rawJson": {"a":1}, "name":"n"}"#;
+        let p = run(element, &instance(None, true)).unwrap();
         let sample = p.sample.unwrap();
-        let body: Value = serde_json::from_str(&sample.body).unwrap();
-        assert_eq!(body, json!({"rawJson":{"a":1},"name":"n"}));
+        assert_eq!(sample.body, element);
         assert_eq!(sample.body_hash.len(), 64);
-        assert!(run(json!({}), &instance(None, false))
-            .unwrap()
-            .sample
-            .is_none());
+        assert!(run("{}", &instance(None, false)).unwrap().sample.is_none());
+    }
+
+    #[test]
+    fn form_fields_take_the_value_path() {
+        let ctx = RequestContext {
+            instance: &instance(None, true),
+            received: DateTime::from_timestamp(1_700_000_000, 0)
+                .unwrap()
+                .naive_utc(),
+            headers: "{}",
+        };
+        let fields = json!({"name":"form"}).as_object().unwrap().clone();
+        let p = prepare(0, Element::Form(fields), &ctx).unwrap();
+        assert_eq!(p.incident.name, "form");
+        assert_eq!(p.sample.unwrap().body, r#"{"name":"form"}"#);
     }
 }

@@ -5,6 +5,7 @@
 pub mod body;
 pub mod fields;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName};
@@ -13,7 +14,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SubsecRound, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::auth::{presented_secrets, Unverified};
@@ -73,18 +73,15 @@ async fn execute(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let elements = body::parse(&bytes, content_type, &state.limits)?;
-    drop(bytes);
     if elements.is_empty() {
         return Ok(HttpResponse::Ok().json([(); 0]));
     }
 
     let headers = redacted_headers(req.headers(), &instance.secret_headers);
-    let headers_text = headers.to_string();
     let ctx = RequestContext {
         instance: &instance,
         received,
         headers: &headers,
-        headers_text: &headers_text,
     };
     let mut batch = WriteBatch {
         instance_id: instance.id,
@@ -249,24 +246,22 @@ const CREDENTIAL_HEADERS: [HeaderName; 3] = [
     header::COOKIE,
 ];
 
-/// The request headers as a JSON object with lower-cased names (repeated headers joined
+/// The request headers as a JSON object's text: names lower-cased (repeated headers joined
 /// with ", "), without any header that carries a credential (SPEC 2.5).
-fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> Value {
-    let mut object = Map::new();
+fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> String {
+    let mut fields: BTreeMap<&str, String> = BTreeMap::new();
     for (name, value) in headers {
         if CREDENTIAL_HEADERS.contains(name) || secret_headers.contains(name) {
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes());
-        match object.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
+        fields
+            .entry(name.as_str())
+            .and_modify(|existing| {
                 existing.push_str(", ");
                 existing.push_str(&value);
-            }
-            _ => {
-                object.insert(name.as_str().to_string(), Value::String(value.into_owned()));
-            }
-        }
+            })
+            .or_insert_with(|| value.into_owned());
     }
-    Value::Object(object)
+    serde_json::to_string(&fields).unwrap_or_else(|_| "{}".to_string())
 }
