@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SubsecRound, Utc};
 use futures_util::StreamExt;
@@ -24,24 +24,36 @@ use crate::storage::writer::{WriteBatch, WriteError};
 use crate::time::rfc3339;
 use fields::{prepare, RequestContext};
 
+/// Both paths are static prefixes: matching them is a string comparison, where a `{name}`
+/// pattern would run a regex on every request. The rest of the path is the instance name.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for path in ["/instance/execute/{name}", "/xsoar/instance/execute/{name}"] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(execute))
-                .default_service(web::to(method_not_allowed)),
-        );
+    for prefix in ["/instance/execute", "/xsoar/instance/execute"] {
+        cfg.service(web::scope(prefix).default_service(web::to(dispatch)));
     }
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    use actix_web::ResponseError;
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Send events with POST.",
-    )
-    .error_response()
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rest = req.match_info().unprocessed();
+    let name = rest
+        .strip_prefix('/')
+        .filter(|n| !n.is_empty() && !n.contains('/'));
+    match name {
+        None => Err(ApiError::not_found(format!(
+            "No route for {} {}. Events go to POST /instance/execute/<instance>.",
+            req.method(),
+            req.path()
+        ))),
+        Some(_) if req.method() != Method::POST => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Send events with POST.",
+        )),
+        Some(name) => execute(&req, name, payload, &state).await,
+    }
 }
 
 /// One created incident in the response.
@@ -59,13 +71,13 @@ struct Created<'a> {
 }
 
 async fn execute(
-    req: HttpRequest,
-    name: web::Path<String>,
+    req: &HttpRequest,
+    name: &str,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let received = Utc::now().naive_utc().trunc_subsecs(3);
-    let instance = admit(&state, &name, req.headers()).await?;
+    let instance = admit(state, name, req.headers()).await?;
 
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
     let content_type = req
