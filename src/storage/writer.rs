@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use anyhow::Context;
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 use tokio::sync::oneshot;
@@ -23,6 +24,12 @@ use super::{Conn, Database};
 
 /// Most requests committed in one transaction; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
+
+/// The committing connection also copies the WAL into the database file (a checkpoint)
+/// whenever the WAL passes this many pages, and every request waiting meanwhile waits for it.
+/// Measured under `make bench` (a): 1000 pages (SQLite's default) gave p99 5-11 ms, 250 gives
+/// about 3 ms for some 3 % of throughput.
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 250;";
 
 /// An incident ready to store.
 #[derive(Debug, Clone)]
@@ -80,7 +87,9 @@ impl Writer {
     /// Starts the writer thread on its own connection. The thread ends, after committing
     /// everything queued, once every `Writer` clone has been dropped.
     pub fn spawn(db: &Database, queue_capacity: usize) -> anyhow::Result<(Writer, JoinHandle<()>)> {
-        let conn = db.connect()?;
+        let mut conn = db.connect()?;
+        conn.batch_execute(WRITER_PRAGMAS)
+            .context("cannot configure the writer connection")?;
         let (queue, jobs) = mpsc::sync_channel(queue_capacity);
         let thread = std::thread::Builder::new()
             .name("intake-writer".into())
