@@ -89,7 +89,8 @@ CLK_TCK=$(getconf CLK_TCK)
 # measure LABEL SCRIPT BODY EVENTS_PER_REQUEST -> one table row; sets LAST_RATE (incidents/s)
 measure() {
   local label=$1 script=$2 body=$3 per=$4
-  run_wrk "$script" "$body" "$CONNS" 2 "$label warm-up" >/dev/null
+  local warm
+  warm=$(run_wrk "$script" "$body" "$CONNS" 2 "$label warm-up")
   local t0 t1 json
   t0=$(cpu_ticks "$SERVER_PID")
   json=$(run_wrk "$script" "$body" "$CONNS" "$DURATION" "$label")
@@ -99,6 +100,8 @@ measure() {
   p50=$(field "$json" p50_us); p99=$(field "$json" p99_us); errors=$(field "$json" socket_errors)
   rss=$(peak_rss_kib "$SERVER_PID")
   LAST_OK=$(( requests - non2xx ))
+  # Acknowledged incidents in warm-up and run together, for the durability check.
+  LAST_ACKED=$(( (LAST_OK + $(field "$warm" requests) - $(field "$warm" non2xx)) * per ))
   LAST_RATE=$(awk -v ok="$LAST_OK" -v per="$per" -v d="$dur" 'BEGIN {printf "%.0f", ok * per / (d / 1e6)}')
   local cpu_us
   cpu_us=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}')
@@ -121,7 +124,7 @@ echo "scenario a: intake, 1 event/request"
 start_intake a
 measure "a) intake: 1 event/request" post.lua "$WORK/one.json" 1
 A_RATE=$LAST_RATE
-A_ACKED=$LAST_OK
+A_ACKED=$LAST_ACKED
 stop_server
 A_STORED=$(stored_incidents)
 
@@ -169,7 +172,9 @@ CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cp
   echo "- a/c (intake vs baseline, 1 event/request): **$(ratio "$A_RATE" "$BASE_RATE")** (goal ≥ 0.6)"
   echo "- b (100 events/request): **$B_RATE incidents/s** (goal ≥ 80,000)"
   echo "- e/a (good traffic during a wrong-password flood): **$(ratio "$E_RATE" "$A_RATE")** (goal ≥ 0.5); flood: $FLOOD_JSON"
-  echo "- durability of (a): $A_ACKED incidents acknowledged, $A_STORED stored after the server stopped"
+  if [ "$A_STORED" -ge "$A_ACKED" ]; then VERDICT="none missing"; else VERDICT="**$(( A_ACKED - A_STORED )) MISSING**"; fi
+  echo "- durability of (a): $A_ACKED incidents acknowledged (warm-up included), $A_STORED stored after the server stopped: $VERDICT"
+  echo "  (more are stored than acknowledged: wrk does not count requests still in flight when it stops)"
 } > docs/benchmarks.md
 echo
 cat docs/benchmarks.md
