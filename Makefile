@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test lint fmt bench
+.PHONY: run build test lint fmt bench certs
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -10,6 +10,10 @@ run: build
 
 build:
 	$(CARGO) build --release --locked
+
+## A development CA and a localhost certificate signed by it, in certs/ (see certs/README.md).
+certs: build
+	./target/release/intake tls self-signed --hostname localhost --out-dir certs
 
 ## Unit and integration tests (the real binary over real HTTP, on temp SQLite files).
 test:

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::instances::registry::{refresh, spawn_reloader, Registry, SharedRegistry};
 use crate::storage::writer::Writer;
 use crate::storage::{Database, Pool};
+use crate::tls::ReloadableCert;
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -75,7 +76,9 @@ impl AppState {
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
+    /// The first listener's address.
     addr: std::net::SocketAddr,
+    urls: Vec<String>,
     writer_thread: JoinHandle<()>,
 }
 
@@ -151,9 +154,28 @@ impl Application {
             Duration::from_millis(settings.reload_interval_ms),
         );
 
-        let listener = TcpListener::bind(settings.listen_addr()?)
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let addr = listener.local_addr()?;
+        // Bind and validate everything before serving anything: a bad address or certificate
+        // stops the start with a message naming it.
+        let http = settings
+            .listen_addr()?
+            .map(|addr| TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}")))
+            .transpose()?;
+        let https = match (
+            settings.tls_listen_addr()?,
+            &settings.tls_cert,
+            &settings.tls_key,
+        ) {
+            (Some(addr), Some(cert), Some(key)) => {
+                let (resolver, info) = ReloadableCert::load(cert, key)?;
+                crate::tls::log_validity("HTTPS", &info);
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (HTTPS)"))?;
+                Some((listener, resolver))
+            }
+            _ => None,
+        };
+        spawn_certificate_reloader(https.as_ref().map(|(_, resolver)| resolver.clone()))?;
+
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -167,12 +189,32 @@ impl Application {
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
-        let server = server.listen(listener)?.run();
+        let mut urls = Vec::new();
+        let mut first = None;
+        if let Some(listener) = http {
+            let addr = listener.local_addr()?;
+            first.get_or_insert(addr);
+            urls.push(format!("http://{addr}"));
+            server = server.listen(listener)?;
+        }
+        if let Some((listener, resolver)) = https {
+            let addr = listener.local_addr()?;
+            first.get_or_insert(addr);
+            urls.push(format!("https://{addr}"));
+            server = server.listen_rustls_0_23(listener, crate::tls::server_config(resolver)?)?;
+        }
+        let addr = first.context("no listener configured")?;
         Ok(Application {
-            server,
+            server: server.run(),
             addr,
+            urls,
             writer_thread,
         })
+    }
+
+    /// Every listener, as `http://IP:PORT` or `https://IP:PORT`.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -194,6 +236,30 @@ impl Application {
         log::info!("stopped; every acknowledged incident is committed");
         Ok(())
     }
+}
+
+/// SIGHUP re-reads the certificate files (when HTTPS is served). A bad new pair is refused
+/// with an error in the log and the old one keeps serving. Installed even without HTTPS, so
+/// a SIGHUP never ends the process.
+fn spawn_certificate_reloader(resolver: Option<Arc<ReloadableCert>>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(resolver) = resolver.clone() else {
+                log::info!("SIGHUP: no HTTPS listener, nothing to reload");
+                continue;
+            };
+            match web::block(move || resolver.reload()).await {
+                Ok(Ok(info)) => crate::tls::log_validity("SIGHUP: certificate reloaded", &info),
+                Ok(Err(e)) => log::error!(
+                    "SIGHUP: new certificate refused, the previous one keeps serving: {e:#}"
+                ),
+                Err(e) => log::error!("SIGHUP: certificate reload did not run: {e}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn healthz() -> HttpResponse {

@@ -41,7 +41,14 @@ impl Default for IngestLimits {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub database_url: String,
-    pub listen: String,
+    /// HTTP listen address. Without it and without `tls_listen`, 127.0.0.1:8000.
+    pub listen: Option<String>,
+    /// HTTPS listen address; needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain, leaf first.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     pub limits: IngestLimits,
     /// Requests that may wait for the writer before ingest answers 503.
     pub writer_queue: usize,
@@ -55,7 +62,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             database_url: DEFAULT_DATABASE_URL.to_string(),
-            listen: DEFAULT_LISTEN.to_string(),
+            listen: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             limits: IngestLimits::default(),
             writer_queue: 4096,
             reload_interval_ms: 500,
@@ -69,6 +79,9 @@ impl Default for Settings {
 pub struct Overrides {
     pub database_url: Option<String>,
     pub listen: Option<String>,
+    pub tls_listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub max_elements: Option<usize>,
     pub max_depth: Option<usize>,
@@ -94,7 +107,19 @@ impl Settings {
             settings.database_url = v;
         }
         if let Some(v) = overrides.listen {
-            settings.listen = v;
+            settings.listen = Some(v);
+        }
+        if let Some(v) = overrides.tls_listen {
+            settings.tls_listen = Some(v);
+        }
+        if let Some(v) = overrides.tls_cert {
+            settings.tls_cert = Some(v);
+        }
+        if let Some(v) = overrides.tls_key {
+            settings.tls_key = Some(v);
+        }
+        if settings.listen.is_none() && settings.tls_listen.is_none() {
+            settings.listen = Some(DEFAULT_LISTEN.to_string());
         }
         if let Some(v) = overrides.max_body_bytes {
             settings.limits.max_body_bytes = v;
@@ -112,6 +137,11 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         DatabaseUrl::parse(&self.database_url)?;
         self.listen_addr()?;
+        self.tls_listen_addr()?;
+        match (&self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_), Some(_)) | (None, _, _) => {}
+            _ => bail!("tls_listen needs both tls_cert and tls_key (PEM files)"),
+        }
         let limits = &self.limits;
         if limits.max_body_bytes == 0 || limits.max_elements == 0 || limits.max_depth == 0 {
             bail!("limits must be greater than zero: {limits:?}");
@@ -128,11 +158,23 @@ impl Settings {
         Ok(())
     }
 
-    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listen
-            .parse()
-            .with_context(|| format!("invalid listen address '{}' (want IP:PORT)", self.listen))
+    /// The HTTP address, if HTTP is served.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        parse_addr("listen", self.listen.as_deref())
     }
+
+    /// The HTTPS address, if HTTPS is served.
+    pub fn tls_listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        parse_addr("tls_listen", self.tls_listen.as_deref())
+    }
+}
+
+fn parse_addr(what: &str, addr: Option<&str>) -> anyhow::Result<Option<SocketAddr>> {
+    addr.map(|a| {
+        a.parse()
+            .with_context(|| format!("invalid {what} address '{a}' (want IP:PORT)"))
+    })
+    .transpose()
 }
 
 /// A parsed `database_url`.
@@ -207,10 +249,41 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(settings.listen, "127.0.0.1:9000");
+        assert_eq!(settings.listen.as_deref(), Some("127.0.0.1:9000"));
         assert_eq!(settings.limits.max_elements, 5);
         assert_eq!(settings.limits.max_depth, 20);
         assert_eq!(settings.limits.max_body_bytes, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn https_alone_needs_no_http_listener_but_needs_its_files() {
+        let https_only = Settings::load(
+            None,
+            Overrides {
+                tls_listen: Some("127.0.0.1:8443".into()),
+                tls_cert: Some("c.pem".into()),
+                tls_key: Some("k.pem".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(https_only.listen, None);
+        assert_eq!(
+            Settings::load(None, Overrides::default())
+                .unwrap()
+                .listen
+                .as_deref(),
+            Some(DEFAULT_LISTEN)
+        );
+        let missing_key = Settings::load(
+            None,
+            Overrides {
+                tls_listen: Some("127.0.0.1:8443".into()),
+                tls_cert: Some("c.pem".into()),
+                ..Overrides::default()
+            },
+        );
+        assert!(missing_key.unwrap_err().to_string().contains("tls_key"));
     }
 
     #[test]

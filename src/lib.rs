@@ -11,3 +11,4 @@ pub mod ingest;
 pub mod instances;
 pub mod storage;
 pub mod time;
+pub mod tls;

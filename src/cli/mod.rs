@@ -48,13 +48,49 @@ pub enum Command {
     Incidents(IncidentsCommand),
     /// Show (or clear) the samples an instance kept.
     Samples(SamplesArgs),
+    /// Check certificates, or make development ones.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Parse a certificate chain and key, check they match and are valid; print what they are.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a local CA (ca.pem) and a server certificate signed by it (cert.pem, key.pem).
+    SelfSigned {
+        /// Name (or IP address) clients connect to.
+        #[arg(long, default_value = "localhost")]
+        hostname: String,
+        #[arg(long, value_name = "DIR", default_value = "certs")]
+        out_dir: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// HTTP listen address.
+    /// HTTP listen address (default 127.0.0.1:8000 unless only HTTPS is asked for).
     #[arg(long, env = "INTAKE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// HTTPS listen address; needs --tls-cert and --tls-key.
+    #[arg(long, env = "INTAKE_TLS_LISTEN", value_name = "ADDR")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain (leaf first). Re-read on SIGHUP.
+    #[arg(long, env = "INTAKE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Re-read on SIGHUP.
+    #[arg(long, env = "INTAKE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Largest accepted body in bytes.
     #[arg(long, env = "INTAKE_MAX_BODY_BYTES", value_name = "N")]
     pub max_body_bytes: Option<usize>,
@@ -199,6 +235,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen.clone();
+        overrides.tls_listen = args.tls_listen.clone();
+        overrides.tls_cert = args.tls_cert.clone();
+        overrides.tls_key = args.tls_key.clone();
         overrides.max_body_bytes = args.max_body_bytes;
         overrides.max_elements = args.max_elements;
         overrides.max_depth = args.max_depth;
@@ -214,7 +253,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Instance(command) => instance(&settings, command),
         Command::Incidents(command) => incidents_command(&settings, command),
         Command::Samples(args) => samples(&settings, args),
+        Command::Tls(command) => tls(command),
     }
+}
+
+fn tls(command: TlsCommand) -> anyhow::Result<()> {
+    match command {
+        TlsCommand::Check { cert, key, json } => {
+            let pair = crate::tls::load_pair(&cert, &key)?;
+            output::cert(&pair.info, json);
+            if pair.info.days_left() < crate::tls::EXPIRY_WARNING_DAYS {
+                eprintln!(
+                    "warning: the certificate expires in {} days",
+                    pair.info.days_left()
+                );
+            }
+        }
+        TlsCommand::SelfSigned {
+            hostname,
+            out_dir,
+            days,
+        } => {
+            let files = crate::tls::self_signed(&hostname, &out_dir, days)?;
+            println!(
+                "wrote {} (CA: give it to clients, e.g. curl --cacert), {} and {} (serve with \
+                 --tls-cert/--tls-key)",
+                files.ca_cert.display(),
+                files.cert.display(),
+                files.key.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn connect(settings: &Settings) -> anyhow::Result<Conn> {
@@ -243,15 +313,19 @@ fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
+            let addr = app.urls()[0].replace(&app.addr().to_string(), &addr.to_string());
             println!(
                 "\nCreated instance 'demo' with user 'demo' and password {password} (shown only now).\n\
                  Send it an event:\n\n  \
-                 curl -u 'demo:{password}' -d '{{\"name\":\"Hello from curl\",\"type\":\"Test\"}}' http://{addr}/instance/execute/demo\n\n\
+                 curl -u 'demo:{password}' -d '{{\"name\":\"Hello from curl\",\"type\":\"Test\"}}' {addr}/instance/execute/demo\n\n\
                  Then list incidents:  ./target/release/intake incidents list\n"
             );
         }
-        log::info!("listening on http://{}", app.addr());
-        println!("intake listening on http://{}", app.addr());
+        for url in app.urls() {
+            log::info!("listening on {url}");
+            println!("intake listening on {url}");
+        }
+        println!("intake ready");
         app.run_until_stopped().await
     })
 }

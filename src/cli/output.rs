@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::incidents::IncidentView;
 use crate::instances::{InstanceView, SampleView};
+use crate::tls::CertInfo;
 
 fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -107,4 +108,21 @@ pub fn samples(views: &[SampleView], as_json: bool) {
     for v in views {
         println!("{} {}", v.received, v.body);
     }
+}
+
+pub fn cert(info: &CertInfo, as_json: bool) {
+    if as_json {
+        return json(info);
+    }
+    println!("subject:    {}", info.subject);
+    println!("issuer:     {}", info.issuer);
+    println!("names:      {}", info.sans.join(", "));
+    println!(
+        "valid:      {} to {} ({} days left)",
+        info.not_before,
+        info.not_after,
+        info.days_left()
+    );
+    println!("sha256:     {}", info.sha256);
+    println!("key:        matches the certificate");
 }

@@ -115,7 +115,9 @@ impl TestEnv {
 pub struct TestServer {
     child: Child,
     _stdout: BufReader<ChildStdout>,
+    /// The HTTP listener's URL, or the HTTPS one when only HTTPS is served.
     pub base: String,
+    pub https: Option<String>,
     pub log: PathBuf,
 }
 
@@ -137,25 +139,46 @@ impl TestServer {
             .expect("spawn intake serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        let base = loop {
+        let mut urls = Vec::new();
+        loop {
             line.clear();
             if stdout.read_line(&mut line).expect("read stdout") == 0 {
                 let _ = child.wait();
                 panic!(
-                    "intake serve exited before listening:\n{}",
+                    "intake serve exited before it was ready:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }
-            if let Some(addr) = line.trim().strip_prefix("intake listening on ") {
-                break addr.to_string();
+            if let Some(url) = line.trim().strip_prefix("intake listening on ") {
+                urls.push(url.to_string());
             }
-        };
+            if line.trim() == "intake ready" {
+                break;
+            }
+        }
+        let https = urls.iter().find(|u| u.starts_with("https://")).cloned();
+        let base = urls
+            .iter()
+            .find(|u| u.starts_with("http://"))
+            .or(https.as_ref())
+            .cloned()
+            .expect("a listener");
         TestServer {
             child,
             _stdout: stdout,
             base,
+            https,
             log,
         }
+    }
+
+    /// Sends a signal (`HUP`, `TERM`…) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     pub fn url(&self, path: &str) -> String {

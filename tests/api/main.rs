@@ -8,3 +8,4 @@ mod ingest;
 mod limits;
 mod ops;
 mod samples;
+mod tls;
