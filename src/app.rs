@@ -21,6 +21,7 @@ use crate::auth::Verifier;
 use crate::config::{IngestLimits, Settings};
 use crate::error::ApiError;
 use crate::instances::registry::{refresh, spawn_reloader, Registry, SharedRegistry};
+use crate::listeners::InstanceListeners;
 use crate::storage::writer::Writer;
 use crate::storage::{Database, Pool};
 use crate::tls::ReloadableCert;
@@ -79,6 +80,7 @@ pub struct Application {
     /// The first listener's address.
     addr: std::net::SocketAddr,
     urls: Vec<String>,
+    listeners: Arc<InstanceListeners>,
     writer_thread: JoinHandle<()>,
 }
 
@@ -88,7 +90,7 @@ const ACCESS_LOG: &str = "intake::access";
 /// One line per request at info level: peer address, method, path (never the query string,
 /// which may hold tokens), status, latency, user agent. Never a header that could carry a
 /// credential. Costs nothing when the level is off.
-fn access_log<S>(
+pub(crate) fn access_log<S>(
     req: ServiceRequest,
     service: &S,
 ) -> impl Future<Output = Result<ServiceResponse, actix_web::Error>>
@@ -129,7 +131,7 @@ where
 impl Application {
     /// Opens the database (running migrations), starts the writer and binds the listener.
     /// Must be called inside the actix system (see `main`).
-    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let db = Database::open(&settings.database_url)?;
         let pool = db.pool(8)?;
         let registry = {
@@ -149,7 +151,7 @@ impl Application {
             started: Instant::now(),
         });
         spawn_reloader(
-            pool,
+            pool.clone(),
             registry,
             Duration::from_millis(settings.reload_interval_ms),
         );
@@ -174,7 +176,9 @@ impl Application {
             }
             _ => None,
         };
-        spawn_certificate_reloader(https.as_ref().map(|(_, resolver)| resolver.clone()))?;
+        let main_certificate = https.as_ref().map(|(_, resolver)| resolver.clone());
+        let listeners_state = state.clone();
+        let listeners_pool = pool.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -204,10 +208,18 @@ impl Application {
             server = server.listen_rustls_0_23(listener, crate::tls::server_config(resolver)?)?;
         }
         let addr = first.context("no listener configured")?;
+        let server = server.run();
+
+        let listeners = InstanceListeners::new(addr.ip(), listeners_state);
+        listeners
+            .apply(wanted_listeners(&listeners_pool).await?)
+            .await;
+        spawn_sighup_handler(main_certificate, listeners.clone(), listeners_pool)?;
         Ok(Application {
-            server: server.run(),
+            server,
             addr,
             urls,
+            listeners,
             writer_thread,
         })
     }
@@ -228,6 +240,7 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, then waits for the writer to commit what is queued.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("server failed")?;
+        self.listeners.stop_all().await;
         // Every Writer clone lived in the workers, which are gone now: the writer drains and ends.
         web::block(move || self.writer_thread.join())
             .await
@@ -238,31 +251,52 @@ impl Application {
     }
 }
 
-/// SIGHUP re-reads the certificate files (when HTTPS is served). A bad new pair is refused
-/// with an error in the log and the old one keeps serving. Installed even without HTTPS, so
-/// a SIGHUP never ends the process.
-fn spawn_certificate_reloader(resolver: Option<Arc<ReloadableCert>>) -> anyhow::Result<()> {
+/// The instances that want their own listener, from the database.
+async fn wanted_listeners(
+    pool: &Pool,
+) -> anyhow::Result<Vec<(String, crate::instances::ListenerSpec)>> {
+    let pool = pool.clone();
+    let wanted = web::block(move || -> anyhow::Result<_> {
+        let mut conn = pool.get()?;
+        crate::instances::store::listeners(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await
+    .context("cannot read instance listeners")??;
+    Ok(wanted)
+}
+
+/// SIGHUP re-reads the main certificate files (when HTTPS is served) and applies instance
+/// listener changes, re-reading their certificates. A bad new pair is refused with an error
+/// in the log and the old one keeps serving. A SIGHUP never ends the process.
+fn spawn_sighup_handler(
+    certificate: Option<Arc<ReloadableCert>>,
+    listeners: Arc<InstanceListeners>,
+    pool: Pool,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     actix_web::rt::spawn(async move {
         while hangups.recv().await.is_some() {
-            let Some(resolver) = resolver.clone() else {
-                log::info!("SIGHUP: no HTTPS listener, nothing to reload");
-                continue;
-            };
-            match web::block(move || resolver.reload()).await {
-                Ok(Ok(info)) => crate::tls::log_validity("SIGHUP: certificate reloaded", &info),
-                Ok(Err(e)) => log::error!(
-                    "SIGHUP: new certificate refused, the previous one keeps serving: {e:#}"
-                ),
-                Err(e) => log::error!("SIGHUP: certificate reload did not run: {e}"),
+            log::info!("SIGHUP: reloading certificates and instance listeners");
+            if let Some(certificate) = certificate.clone() {
+                match web::block(move || certificate.reload()).await {
+                    Ok(Ok(info)) => crate::tls::log_validity("SIGHUP: certificate reloaded", &info),
+                    Ok(Err(e)) => log::error!(
+                        "SIGHUP: new certificate refused, the previous one keeps serving: {e:#}"
+                    ),
+                    Err(e) => log::error!("SIGHUP: certificate reload did not run: {e}"),
+                }
+            }
+            match wanted_listeners(&pool).await {
+                Ok(wanted) => listeners.apply(wanted).await,
+                Err(e) => log::error!("SIGHUP: instance listeners not updated: {e:#}"),
             }
         }
     });
     Ok(())
 }
 
-async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
@@ -286,7 +320,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     }
 }
 
-async fn no_route(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
     ApiError::not_found(format!(
         "No route for {} {}. Events go to POST /instance/execute/<instance>.",

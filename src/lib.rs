@@ -9,6 +9,7 @@ pub mod error;
 pub mod incidents;
 pub mod ingest;
 pub mod instances;
+pub mod listeners;
 pub mod storage;
 pub mod time;
 pub mod tls;

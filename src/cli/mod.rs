@@ -14,7 +14,7 @@ use crate::auth::{hash_secret, CredentialSpec};
 use crate::config::{Overrides, Settings};
 use crate::error::ServiceError;
 use crate::incidents::{self, IncidentFilter};
-use crate::instances::{self, store, InstanceChanges, NewInstance};
+use crate::instances::{self, store, InstanceChanges, ListenerSpec, NewInstance};
 use crate::storage::{Conn, Database};
 
 #[derive(Debug, Parser)]
@@ -164,6 +164,18 @@ pub struct InstanceArgs {
     pub allow_anonymous: bool,
     #[arg(long, conflicts_with = "allow_anonymous")]
     pub no_allow_anonymous: bool,
+    /// Also serve this instance at `POST /` on its own port (XSOAR's per-instance listener).
+    #[arg(long, value_name = "PORT")]
+    pub listen_port: Option<i32>,
+    /// Certificate (PEM chain) for the instance's own port; with --tls-key it serves HTTPS.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen_port"])]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for the instance's own port.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Remove the instance's own listener.
+    #[arg(long, conflicts_with_all = ["listen_port", "tls_cert"])]
+    pub no_listen_port: bool,
     /// Stop accepting events (404) without removing the instance.
     #[arg(long)]
     pub disable: bool,
@@ -307,7 +319,7 @@ fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         } else {
             None
         };
-        let app = Application::build(settings)?;
+        let app = Application::build(settings).await?;
         if let Some(password) = demo_password {
             let mut addr = app.addr();
             if addr.ip().is_unspecified() {
@@ -388,6 +400,7 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
                 .unwrap_or(instances::model::DEFAULT_SAMPLE_LIMIT);
             new.allow_anonymous = args.allow_anonymous;
             new.enabled = !args.disable;
+            new.listener = listener_spec(&args)?;
             let credential = credential
                 .as_ref()
                 .map(|(spec, hash)| (spec, hash.as_str()));
@@ -416,6 +429,11 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
                 sample_limit: args.sample_limit,
                 allow_anonymous: flag(args.allow_anonymous, args.no_allow_anonymous),
                 enabled: flag(args.enable, args.disable),
+                listener: match listener_spec(&args)? {
+                    Some(spec) => Some(Some(spec)),
+                    None if args.no_listen_port => Some(None),
+                    None => None,
+                },
             };
             let updated = store::update(&mut conn, &args.name, &changes).map_err(fail)?;
             output::instance(&updated, args.json);
@@ -455,6 +473,24 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// `--listen-port` with optional `--tls-cert`/`--tls-key`, paths made absolute so a server
+/// started from another directory finds them.
+fn listener_spec(args: &InstanceArgs) -> anyhow::Result<Option<ListenerSpec>> {
+    let Some(port) = args.listen_port else {
+        return Ok(None);
+    };
+    let absolute = |path: &PathBuf| -> anyhow::Result<String> {
+        let path = std::path::absolute(path)
+            .with_context(|| format!("cannot resolve {}", path.display()))?;
+        Ok(path.to_string_lossy().into_owned())
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((absolute(cert)?, absolute(key)?)),
+        _ => None,
+    };
+    Ok(Some(ListenerSpec { port, tls }))
 }
 
 /// `--x` / `--no-x` → Some(true) / Some(false); neither → None.

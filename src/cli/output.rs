@@ -29,6 +29,14 @@ pub fn instance(view: &InstanceView, as_json: bool) {
         view.store_samples, view.sample_limit
     );
     println!("allow_anonymous: {}", view.allow_anonymous);
+    if let Some(port) = view.listen_port {
+        let scheme = if view.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("own listener:    {scheme} on port {port} (POST /)");
+    }
     if view.credentials.is_empty() {
         println!("credentials:     none");
     }

@@ -56,6 +56,16 @@ async fn dispatch(
     }
 }
 
+/// `POST /` on an instance's own listener (see `listeners`).
+pub async fn execute_served_instance(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    served: web::Data<crate::listeners::ServedInstance>,
+) -> Result<HttpResponse, ApiError> {
+    execute(&req, &served.0, payload, &state).await
+}
+
 /// One created incident in the response.
 #[derive(Serialize)]
 struct Created<'a> {

@@ -5,5 +5,7 @@ pub mod model;
 pub mod registry;
 pub mod store;
 
-pub use model::{CredentialView, InstanceChanges, InstanceView, NewInstance, SampleView};
+pub use model::{
+    CredentialView, InstanceChanges, InstanceView, ListenerSpec, NewInstance, SampleView,
+};
 pub use registry::{InstanceConfig, Registry, SharedRegistry};

@@ -21,6 +21,37 @@ pub struct InstanceView {
     pub mapping: Option<serde_json::Value>,
     pub preset: Option<String>,
     pub credentials: Vec<CredentialView>,
+    /// A dedicated listener: this instance at `POST /` on this port.
+    pub listen_port: Option<i32>,
+    /// The dedicated listener's certificate and key files (HTTPS when set).
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+}
+
+/// An instance's dedicated listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerSpec {
+    pub port: i32,
+    /// Certificate and key files; plain HTTP without.
+    pub tls: Option<(String, String)>,
+}
+
+impl ListenerSpec {
+    /// Checks the port and, when given, that the certificate pair loads and is valid, so a
+    /// bad pair is refused when saved rather than when the listener starts.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        if !(1..=65535).contains(&self.port) {
+            return Err(ServiceError::Invalid(format!(
+                "listen_port: {} is not a TCP port (1-65535)",
+                self.port
+            )));
+        }
+        if let Some((cert, key)) = &self.tls {
+            crate::tls::load_pair(cert.as_ref(), key.as_ref())
+                .map_err(|e| ServiceError::Invalid(format!("tls_cert/tls_key: {e:#}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// A credential as shown to admins: which rule, never its secret.
@@ -51,6 +82,7 @@ pub struct NewInstance {
     pub sample_limit: i32,
     pub allow_anonymous: bool,
     pub enabled: bool,
+    pub listener: Option<ListenerSpec>,
 }
 
 impl NewInstance {
@@ -62,6 +94,7 @@ impl NewInstance {
             sample_limit: DEFAULT_SAMPLE_LIMIT,
             allow_anonymous: false,
             enabled: true,
+            listener: None,
         }
     }
 }
@@ -75,6 +108,8 @@ pub struct InstanceChanges {
     pub sample_limit: Option<i32>,
     pub allow_anonymous: Option<bool>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the dedicated listener.
+    pub listener: Option<Option<ListenerSpec>>,
 }
 
 /// 1-64 characters of `[A-Za-z0-9_-]` (SPEC 1).

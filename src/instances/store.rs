@@ -23,6 +23,9 @@ pub struct InstanceRow {
     pub enabled: bool,
     pub mapping: Option<String>,
     pub preset: Option<String>,
+    pub listen_port: Option<i32>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -64,6 +67,9 @@ fn view(row: InstanceRow, creds: Vec<CredentialRow>) -> InstanceView {
         mapping: row.mapping.and_then(|m| serde_json::from_str(&m).ok()),
         preset: row.preset,
         credentials: creds.into_iter().map(credential_view).collect(),
+        listen_port: row.listen_port,
+        tls_cert: row.tls_cert,
+        tls_key: row.tls_key,
     }
 }
 
@@ -93,6 +99,9 @@ pub fn create(
     validate_name(&new.name)?;
     validate_sample_limit(new.sample_limit)?;
     validate_incident_type(new.incident_type.as_deref())?;
+    if let Some(listener) = &new.listener {
+        listener.validate()?;
+    }
     conn.immediate_transaction(|conn| {
         let exists: i64 = instances::table
             .filter(instances::name.eq(&new.name))
@@ -121,6 +130,7 @@ pub fn create(
         if let Some((spec, hash)) = credential {
             insert_credential(conn, id, spec, hash)?;
         }
+        set_listener(conn, id, new.listener.as_ref())?;
         bump_config_version(conn)?;
         show(conn, &new.name)
     })
@@ -137,6 +147,9 @@ pub fn update(
     }
     if let Some(incident_type) = &changes.incident_type {
         validate_incident_type(incident_type.as_deref())?;
+    }
+    if let Some(Some(listener)) = &changes.listener {
+        listener.validate()?;
     }
     conn.immediate_transaction(|conn| {
         let row = find(conn, name)?;
@@ -166,6 +179,9 @@ pub fn update(
             diesel::update(target)
                 .set(instances::enabled.eq(v))
                 .execute(conn)?;
+        }
+        if let Some(listener) = &changes.listener {
+            set_listener(conn, row.id, listener.as_ref())?;
         }
         diesel::update(target)
             .set(instances::updated.eq(now()))
@@ -209,6 +225,36 @@ pub fn list(conn: &mut Conn) -> Result<Vec<InstanceView>, ServiceError> {
             view(row, mine)
         })
         .collect())
+}
+
+fn set_listener(
+    conn: &mut Conn,
+    instance_id: i32,
+    listener: Option<&ListenerSpec>,
+) -> Result<(), ServiceError> {
+    let port = listener.map(|l| l.port);
+    if let Some(port) = port {
+        let taken: Option<String> = instances::table
+            .filter(instances::listen_port.eq(port))
+            .filter(instances::id.ne(instance_id))
+            .select(instances::name)
+            .first(conn)
+            .optional()?;
+        if let Some(other) = taken {
+            return Err(ServiceError::Conflict(format!(
+                "listen_port: {port} is already the port of instance '{other}'"
+            )));
+        }
+    }
+    let tls = listener.and_then(|l| l.tls.clone());
+    diesel::update(instances::table.find(instance_id))
+        .set((
+            instances::listen_port.eq(port),
+            instances::tls_cert.eq(tls.as_ref().map(|t| t.0.clone())),
+            instances::tls_key.eq(tls.map(|t| t.1)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn insert_credential(
@@ -341,4 +387,24 @@ pub fn samples(conn: &mut Conn, name: &str) -> Result<Vec<SampleView>, ServiceEr
 pub fn clear_samples(conn: &mut Conn, name: &str) -> Result<usize, ServiceError> {
     let row = find(conn, name)?;
     Ok(diesel::delete(samples::table.filter(samples::instance_id.eq(row.id))).execute(conn)?)
+}
+
+/// Every instance that has its own listener.
+pub fn listeners(conn: &mut Conn) -> Result<Vec<(String, ListenerSpec)>, ServiceError> {
+    let rows: Vec<(String, Option<i32>, Option<String>, Option<String>)> = instances::table
+        .filter(instances::listen_port.is_not_null())
+        .select((
+            instances::name,
+            instances::listen_port,
+            instances::tls_cert,
+            instances::tls_key,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, port, cert, key)| {
+            let tls = cert.zip(key);
+            port.map(|port| (name, ListenerSpec { port, tls }))
+        })
+        .collect())
 }

@@ -20,6 +20,9 @@ diesel::table! {
         preset -> Nullable<Text>,
         created -> Timestamp,
         updated -> Timestamp,
+        listen_port -> Nullable<Integer>,
+        tls_cert -> Nullable<Text>,
+        tls_key -> Nullable<Text>,
     }
 }
 

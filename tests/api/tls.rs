@@ -301,3 +301,139 @@ fn every_key_type_serves_https() {
         assert_eq!(post_over_tls(&client, &url).0, 200, "{key}");
     }
 }
+
+fn free_port() -> String {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().port().to_string()
+}
+
+#[test]
+fn an_instance_is_served_at_post_root_on_its_own_port_with_its_own_certificate() {
+    let env = TestEnv::new();
+    let (https_port, http_port) = (free_port(), free_port());
+    env.add_instance(
+        "cato",
+        "u",
+        "p",
+        &[
+            "--listen-port",
+            &https_port,
+            "--tls-cert",
+            &fixture("ec.pem"),
+            "--tls-key",
+            &fixture("ec-sec1.key"),
+        ],
+    );
+    env.add_instance("plain", "u", "p", &["--listen-port", &http_port]);
+    let shown = env.json(&["instance", "show", "cato", "--json"]);
+    assert_eq!(
+        shown["listen_port"].as_i64().unwrap().to_string(),
+        https_port
+    );
+    assert_eq!(shown["tls_cert"], fixture("ec.pem"));
+
+    let (_ca, cert, key) = self_signed(&env, &env.path("main"), "365");
+    let server = serve_tls(&env, &cert, &key);
+
+    let own = format!("https://127.0.0.1:{https_port}/");
+    let (status, der) = post_over_tls(&tls_client(&[Path::new(&fixture("ec.pem"))], false), &own);
+    assert_eq!(status, 200);
+    assert_eq!(
+        der,
+        leaf_der(Path::new(&fixture("ec.pem"))),
+        "not the instance's own certificate"
+    );
+    let (status, body) = post_json(
+        &format!("http://127.0.0.1:{http_port}/"),
+        Some(("u", "p")),
+        r#"{"name":"own port"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["instance"], "plain");
+    // The normal path answers on the instance port too, and the main listener is unaffected.
+    let (status, _) = post_json(
+        &format!("http://127.0.0.1:{http_port}/instance/execute/plain"),
+        Some(("u", "p")),
+        "{}",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        post_json(&server.execute_url("cato"), Some(("u", "p")), "{}").0,
+        200
+    );
+    let stored = env.json(&["incidents", "list", "--json", "--instance", "cato"]);
+    assert_eq!(stored.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn instance_listeners_follow_changes_on_sighup() {
+    let env = TestEnv::new();
+    env.add_instance("late", "u", "p", &[]);
+    let server = env.serve(&[]);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    env.ok(
+        &["instance", "update", "late", "--listen-port", &port],
+        None,
+    );
+    server.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || client()
+            .post(&url)
+            .basic_auth("u", Some("p"))
+            .body("{}")
+            .send()
+            .is_ok_and(|r| r.status() == 200)),
+        "{}",
+        server.log_text()
+    );
+    env.ok(&["instance", "update", "late", "--no-listen-port"], None);
+    server.signal("HUP");
+    assert!(eventually(Duration::from_secs(5), || client()
+        .post(&url)
+        .body("{}")
+        .send()
+        .is_err()));
+    assert_eq!(
+        post_json(&server.execute_url("late"), Some(("u", "p")), "{}").0,
+        200
+    );
+}
+
+#[test]
+fn bad_instance_listener_settings_are_refused_when_saved() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let refused = |args: &[&str], needle: &str| {
+        let out = env.run(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected '{needle}' in {err}"
+        );
+    };
+    refused(
+        &[
+            "instance",
+            "add",
+            "x",
+            "--listen-port",
+            &port,
+            "--tls-cert",
+            &fixture("rsa.pem"),
+            "--tls-key",
+            &fixture("ec-sec1.key"),
+        ],
+        "does not match",
+    );
+    refused(
+        &["instance", "add", "x", "--listen-port", "70000"],
+        "not a TCP port",
+    );
+    env.ok(&["instance", "add", "a", "--listen-port", &port], None);
+    refused(
+        &["instance", "add", "b", "--listen-port", &port],
+        "already the port of instance 'a'",
+    );
+}
