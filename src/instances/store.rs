@@ -391,20 +391,16 @@ pub fn clear_samples(conn: &mut Conn, name: &str) -> Result<usize, ServiceError>
 
 /// Every instance that has its own listener.
 pub fn listeners(conn: &mut Conn) -> Result<Vec<(String, ListenerSpec)>, ServiceError> {
-    let rows: Vec<(String, Option<i32>, Option<String>, Option<String>)> = instances::table
+    let rows = instances::table
         .filter(instances::listen_port.is_not_null())
-        .select((
-            instances::name,
-            instances::listen_port,
-            instances::tls_cert,
-            instances::tls_key,
-        ))
+        .select(InstanceRow::as_select())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(name, port, cert, key)| {
-            let tls = cert.zip(key);
-            port.map(|port| (name, ListenerSpec { port, tls }))
+        .filter_map(|row| {
+            let tls = row.tls_cert.zip(row.tls_key);
+            row.listen_port
+                .map(|port| (row.name, ListenerSpec { port, tls }))
         })
         .collect())
 }
