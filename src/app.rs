@@ -33,6 +33,8 @@ pub struct AppState {
     pub pool: Pool,
     pub limits: IngestLimits,
     pub verifier: Verifier,
+    /// The main HTTPS certificate, when HTTPS is served (for `PUT /api/v1/tls`).
+    pub tls: Option<Arc<ReloadableCert>>,
     /// When the last on-demand configuration check ran (ms since `started`).
     last_forced_check: AtomicU64,
     started: Instant,
@@ -139,6 +141,20 @@ impl Application {
             Registry::load(&mut conn).context("cannot load instances")?
         };
         let registry: SharedRegistry = Arc::new(ArcSwap::from_pointee(registry));
+        let https = match (
+            settings.tls_listen_addr()?,
+            &settings.tls_cert,
+            &settings.tls_key,
+        ) {
+            (Some(addr), Some(cert), Some(key)) => {
+                let (resolver, info) = ReloadableCert::load(cert, key)?;
+                crate::tls::log_validity("HTTPS", &info);
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (HTTPS)"))?;
+                Some((listener, resolver))
+            }
+            _ => None,
+        };
         let (writer, writer_thread) = Writer::spawn(&db, settings.writer_queue)?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
@@ -147,6 +163,7 @@ impl Application {
             limits: settings.limits,
             verifier: Verifier::for_this_machine()
                 .context("cannot start the credential verifier threads")?,
+            tls: https.as_ref().map(|(_, resolver)| resolver.clone()),
             last_forced_check: AtomicU64::new(0),
             started: Instant::now(),
         });
@@ -162,20 +179,6 @@ impl Application {
             .listen_addr()?
             .map(|addr| TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}")))
             .transpose()?;
-        let https = match (
-            settings.tls_listen_addr()?,
-            &settings.tls_cert,
-            &settings.tls_key,
-        ) {
-            (Some(addr), Some(cert), Some(key)) => {
-                let (resolver, info) = ReloadableCert::load(cert, key)?;
-                crate::tls::log_validity("HTTPS", &info);
-                let listener = TcpListener::bind(addr)
-                    .with_context(|| format!("cannot listen on {addr} (HTTPS)"))?;
-                Some((listener, resolver))
-            }
-            _ => None,
-        };
         let main_certificate = https.as_ref().map(|(_, resolver)| resolver.clone());
         let listeners_state = state.clone();
         let listeners_pool = pool.clone();
@@ -185,6 +188,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap_fn(access_log)
                 .configure(crate::ingest::routes)
+                .configure(crate::api::routes)
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .default_service(web::to(no_route))

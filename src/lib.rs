@@ -1,6 +1,7 @@
 //! intake: a webhook receiver that turns events into durable incidents.
 //! See `docs/` for the design and README.md for use.
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -192,6 +192,33 @@ impl ReloadableCert {
     }
 }
 
+impl ReloadableCert {
+    /// Validates a new PEM pair, writes it over the configured files and serves it. The
+    /// pair is checked from temporary files next to the real ones, then renamed into place,
+    /// so a bad pair changes nothing and a good one is never half-written.
+    pub fn install(&self, cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<CertInfo> {
+        let staged = |path: &Path| path.with_extension("new");
+        let (cert_new, key_new) = (staged(&self.cert_path), staged(&self.key_path));
+        std::fs::write(&cert_new, cert_pem)
+            .with_context(|| format!("cannot write {}", cert_new.display()))?;
+        write(&key_new, &String::from_utf8_lossy(key_pem), true)?;
+        let pair = match load_pair(&cert_new, &key_new) {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = std::fs::remove_file(&cert_new);
+                let _ = std::fs::remove_file(&key_new);
+                return Err(e);
+            }
+        };
+        std::fs::rename(&key_new, &self.key_path)
+            .with_context(|| format!("cannot replace {}", self.key_path.display()))?;
+        std::fs::rename(&cert_new, &self.cert_path)
+            .with_context(|| format!("cannot replace {}", self.cert_path.display()))?;
+        self.current.store(pair.key);
+        Ok(pair.info)
+    }
+}
+
 impl ResolvesServerCert for ReloadableCert {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())

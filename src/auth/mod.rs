@@ -6,6 +6,7 @@
 //! registry snapshot, so any change to instances or credentials starts a fresh, empty one.
 
 pub mod rules;
+pub mod tokens;
 pub mod verifier;
 
 use std::collections::HashMap;

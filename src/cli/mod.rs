@@ -51,6 +51,27 @@ pub enum Command {
     /// Check certificates, or make development ones.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// API tokens for /api/v1.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints only the token, once.
+    Create {
+        #[arg(long, value_parser = ["admin", "analyst"])]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke { id: i32 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,7 +287,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incidents(command) => incidents_command(&settings, command),
         Command::Samples(args) => samples(&settings, args),
         Command::Tls(command) => tls(command),
+        Command::Token(command) => token(&settings, command),
     }
+}
+
+fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    use crate::auth::tokens::{self, Role};
+    let mut conn = connect(settings)?;
+    match command {
+        TokenCommand::Create { role, name } => {
+            let role = Role::parse(&role).map_err(fail)?;
+            let (token, _) = tokens::create(&mut conn, role, &name).map_err(fail)?;
+            println!("{token}");
+        }
+        TokenCommand::List { json } => {
+            output::tokens(&tokens::list(&mut conn).map_err(fail)?, json)
+        }
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(&mut conn, id).map_err(fail)?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
 }
 
 fn tls(command: TlsCommand) -> anyhow::Result<()> {
@@ -520,6 +562,7 @@ fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::
                 type_,
                 before_id: before,
                 limit,
+                ..IncidentFilter::default()
             };
             let found = incidents::store::list(&mut conn, &filter).map_err(fail)?;
             output::incidents(&found, json);

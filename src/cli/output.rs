@@ -134,3 +134,13 @@ pub fn cert(info: &CertInfo, as_json: bool) {
     println!("sha256:     {}", info.sha256);
     println!("key:        matches the certificate");
 }
+
+pub fn tokens(views: &[crate::auth::tokens::TokenView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    println!("{:<6} {:<8} {:<26} NAME", "ID", "ROLE", "CREATED");
+    for v in views {
+        println!("{:<6} {:<8} {:<26} {}", v.id, v.role, v.created, v.name);
+    }
+}

@@ -24,6 +24,12 @@ pub struct IncidentView {
 pub struct IncidentFilter {
     pub instance: Option<String>,
     pub type_: Option<String>,
+    /// Case-sensitive substring of the name.
+    pub name_contains: Option<String>,
+    pub occurred_after: Option<chrono::NaiveDateTime>,
+    pub occurred_before: Option<chrono::NaiveDateTime>,
+    pub created_after: Option<chrono::NaiveDateTime>,
+    pub created_before: Option<chrono::NaiveDateTime>,
     /// Only incidents with an id below this (keyset pagination).
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -34,6 +40,11 @@ impl Default for IncidentFilter {
         IncidentFilter {
             instance: None,
             type_: None,
+            name_contains: None,
+            occurred_after: None,
+            occurred_before: None,
+            created_after: None,
+            created_before: None,
             before_id: None,
             limit: 50,
         }

@@ -51,6 +51,26 @@ pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView
     if let Some(type_) = &filter.type_ {
         query = query.filter(incidents::type_.eq(type_));
     }
+    if let Some(text) = &filter.name_contains {
+        // instr() is a plain substring test: no LIKE wildcards to escape.
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("instr(name, ")
+                .bind::<diesel::sql_types::Text, _>(text.clone())
+                .sql(") > 0"),
+        );
+    }
+    if let Some(t) = filter.occurred_after {
+        query = query.filter(incidents::occurred.ge(t));
+    }
+    if let Some(t) = filter.occurred_before {
+        query = query.filter(incidents::occurred.lt(t));
+    }
+    if let Some(t) = filter.created_after {
+        query = query.filter(incidents::created.ge(t));
+    }
+    if let Some(t) = filter.created_before {
+        query = query.filter(incidents::created.lt(t));
+    }
     if let Some(before) = filter.before_id {
         query = query.filter(incidents::id.lt(before));
     }

@@ -61,6 +61,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Integer,
+        name -> Text,
+        role -> Text,
+        token_hash -> Text,
+        created -> Timestamp,
+    }
+}
+
 diesel::joinable!(credentials -> instances (instance_id));
 diesel::joinable!(samples -> instances (instance_id));
-diesel::allow_tables_to_appear_in_same_query!(meta, instances, credentials, incidents, samples);
+diesel::allow_tables_to_appear_in_same_query!(
+    meta,
+    instances,
+    credentials,
+    incidents,
+    samples,
+    api_tokens
+);

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, a real SQLite file, real HTTP over loopback.
 
+mod admin_api;
 mod auth;
 mod cli;
 mod durability;

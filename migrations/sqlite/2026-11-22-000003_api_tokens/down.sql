@@ -1,0 +1,2 @@
+DROP INDEX incidents_type_id;
+DROP TABLE api_tokens;

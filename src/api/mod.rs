@@ -1,0 +1,535 @@
+//! The admin and analyst interface under `/api/v1` (SPEC 4): Bearer tokens with roles,
+//! incidents with filters and keyset pagination, NDJSON export, instance management,
+//! credentials, samples, and installing the HTTPS certificate.
+//!
+//! Handlers call the same store functions as the CLI, on the blocking pool. Every change to
+//! instances or credentials refreshes this server's registry at once; other processes see it
+//! through the configuration version within their reload interval.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime};
+use serde::{Deserialize, Deserializer};
+
+use crate::app::AppState;
+use crate::auth::tokens::{self, Role};
+use crate::auth::{hash_secret, CredentialSpec};
+use crate::error::{ApiError, ServiceError};
+use crate::incidents::{self, IncidentFilter};
+use crate::instances::registry::refresh;
+use crate::instances::{store, InstanceChanges, NewInstance};
+use crate::storage::Conn;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request("invalid_query", format!("Query: {e}.")).into()
+            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1024 * 1024)
+                    .error_handler(|e, _| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid_body",
+                            format!("Body: {e}."),
+                        )
+                        .into()
+                    }),
+            )
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::bad_request("invalid_path", format!("Path: {e}.")).into()
+            }))
+            .route("/incidents", web::get().to(list_incidents))
+            .route("/incidents/export", web::get().to(export_incidents))
+            .route("/incidents/{id}", web::get().to(show_incident))
+            .route("/instances", web::get().to(list_instances))
+            .route("/instances", web::post().to(create_instance))
+            .route("/instances/{name}", web::get().to(show_instance))
+            .route("/instances/{name}", web::patch().to(update_instance))
+            .route("/instances/{name}", web::delete().to(remove_instance))
+            .route(
+                "/instances/{name}/credentials",
+                web::post().to(add_credential),
+            )
+            .route(
+                "/instances/{name}/credentials/{id}",
+                web::delete().to(remove_credential),
+            )
+            .route("/instances/{name}/samples", web::get().to(list_samples))
+            .route("/instances/{name}/samples", web::delete().to(clear_samples))
+            .route("/tls", web::put().to(install_certificate)),
+    );
+}
+
+/// The authenticated API caller.
+pub struct Caller(Role);
+
+impl Caller {
+    fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.0 >= role {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("This needs the {} role.", role.as_str()),
+            ))
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let unauthorized = || {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Send an API token: Authorization: Bearer <token> (intake token create).",
+                )
+            };
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(unauthorized());
+            };
+            let role = blocking(&state, move |conn| tokens::role_of(conn, &token)).await?;
+            role.map(Caller).ok_or_else(unauthorized)
+        })
+    }
+}
+
+/// Runs store work on the blocking pool with a pooled connection.
+async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Conn) -> Result<T, ServiceError> + Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || -> Result<T, ServiceError> {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&anyhow::anyhow!("blocking task failed: {e}")))?
+    .map_err(ApiError::from)
+}
+
+/// After a change: this server's ingest path sees it at once.
+async fn refresh_now(state: &AppState) {
+    let (pool, registry) = (state.pool.clone(), state.registry.clone());
+    if let Ok(Err(e)) = web::block(move || refresh(&pool, &registry)).await {
+        log::warn!("configuration reload after an API change failed: {e}");
+    }
+}
+
+// ---- incidents ----
+
+/// Query parameters of the incident list and export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentQuery {
+    instance: Option<String>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    name_contains: Option<String>,
+    occurred_after: Option<String>,
+    occurred_before: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    /// Text, so that `limit=abc` can be refused with a message naming it.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// An RFC 3339 query parameter; the error names the parameter.
+fn timestamp(field: &str, text: Option<String>) -> Result<Option<NaiveDateTime>, ApiError> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.naive_utc())
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field}: '{text}' is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)."),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Most incidents one page may hold.
+const MAX_PAGE: i64 = 1000;
+
+impl IncidentQuery {
+    fn filter(self) -> Result<IncidentFilter, ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(text) => text.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("limit: '{text}' is not a whole number."),
+                )
+            })?,
+        };
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit: {limit} is out of range (1-{MAX_PAGE})."),
+            ));
+        }
+        Ok(IncidentFilter {
+            instance: self.instance,
+            type_: self.type_,
+            name_contains: self.name_contains,
+            occurred_after: timestamp("occurred_after", self.occurred_after)?,
+            occurred_before: timestamp("occurred_before", self.occurred_before)?,
+            created_after: timestamp("created_after", self.created_after)?,
+            created_before: timestamp("created_before", self.created_before)?,
+            before_id: self.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit,
+        })
+    }
+}
+
+/// Cursors are opaque to clients: the last id seen, encoded.
+fn encode_cursor(id: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("before:")?.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                "cursor: not a cursor this API gave out; use next_cursor as returned.",
+            )
+        })
+}
+
+async fn list_incidents(
+    caller: Caller,
+    query: web::Query<IncidentQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let filter = query.into_inner().filter()?;
+    let limit = filter.limit;
+    let items = blocking(&state, move |conn| incidents::store::list(conn, &filter)).await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|i| encode_cursor(i.id)))
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next_cursor})))
+}
+
+async fn show_incident(
+    caller: Caller,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let id = id.into_inner();
+    let incident = blocking(&state, move |conn| incidents::store::get(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(incident))
+}
+
+/// NDJSON, one incident per line, newest first, read a page at a time so memory stays flat
+/// however many match.
+async fn export_incidents(
+    caller: Caller,
+    query: web::Query<IncidentQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let mut first = query.into_inner().filter()?;
+    // Pages of 500 whatever `limit` says: the export has no page size of its own.
+    first.limit = 500;
+    let stream = futures_util::stream::unfold(Some(first), move |filter| {
+        let state = state.clone();
+        async move {
+            let filter = filter?;
+            let page_filter = filter.clone();
+            let page = blocking(&state, move |conn| {
+                incidents::store::list(conn, &page_filter)
+            })
+            .await;
+            match page {
+                Ok(items) if items.is_empty() => None,
+                Ok(items) => {
+                    let mut lines = Vec::with_capacity(items.len() * 200);
+                    for item in &items {
+                        let _ = serde_json::to_writer(&mut lines, item);
+                        lines.push(b'\n');
+                    }
+                    let next = (items.len() as i64 == filter.limit).then(|| IncidentFilter {
+                        before_id: items.last().map(|i| i.id),
+                        ..filter
+                    });
+                    Some((Ok::<_, actix_web::Error>(web::Bytes::from(lines)), next))
+                }
+                Err(e) => Some((Err(e.into()), None)),
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(stream))
+}
+
+// ---- instances ----
+
+/// `POST /api/v1/instances`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstance {
+    name: String,
+    incident_type: Option<String>,
+    #[serde(default)]
+    store_samples: bool,
+    sample_limit: Option<i32>,
+    #[serde(default)]
+    allow_anonymous: bool,
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// First credential (`_header:<Name>` for a header rule).
+    username: Option<String>,
+    password: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PATCH /api/v1/instances/{name}`: absent fields stay; `incident_type: null` clears it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateInstance {
+    #[serde(default, deserialize_with = "present_or_null")]
+    incident_type: Option<Option<String>>,
+    store_samples: Option<bool>,
+    sample_limit: Option<i32>,
+    allow_anonymous: Option<bool>,
+    enabled: Option<bool>,
+}
+
+fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    username: String,
+    password: String,
+}
+
+/// Parses and hashes a credential (argon2: on the blocking pool).
+async fn hashed(username: String, password: String) -> Result<(CredentialSpec, String), ApiError> {
+    let spec = CredentialSpec::parse(&username)
+        .map_err(|e| ApiError::bad_request("invalid", format!("username: {e}")))?;
+    if password.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid",
+            "password: must not be empty",
+        ));
+    }
+    let hash = web::block(move || hash_secret(&password))
+        .await
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((spec, hash))
+}
+
+async fn list_instances(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let all = blocking(&state, store::list).await?;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+async fn show_instance(
+    caller: Caller,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let name = name.into_inner();
+    let found = blocking(&state, move |conn| store::show(conn, &name)).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+async fn create_instance(
+    caller: Caller,
+    body: web::Json<CreateInstance>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let body = body.into_inner();
+    let credential = match (body.username, body.password) {
+        (Some(username), Some(password)) => Some(hashed(username, password).await?),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                "username and password: give both or neither",
+            ))
+        }
+    };
+    let mut new = NewInstance::named(&body.name);
+    new.incident_type = body.incident_type;
+    new.store_samples = body.store_samples;
+    new.sample_limit = body.sample_limit.unwrap_or(new.sample_limit);
+    new.allow_anonymous = body.allow_anonymous;
+    new.enabled = body.enabled;
+    let created = blocking(&state, move |conn| {
+        let credential = credential
+            .as_ref()
+            .map(|(spec, hash)| (spec, hash.as_str()));
+        store::create(conn, &new, credential)
+    })
+    .await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn update_instance(
+    caller: Caller,
+    name: web::Path<String>,
+    body: web::Json<UpdateInstance>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let (name, body) = (name.into_inner(), body.into_inner());
+    let changes = InstanceChanges {
+        incident_type: body.incident_type,
+        store_samples: body.store_samples,
+        sample_limit: body.sample_limit,
+        allow_anonymous: body.allow_anonymous,
+        enabled: body.enabled,
+        listener: None,
+    };
+    let updated = blocking(&state, move |conn| store::update(conn, &name, &changes)).await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+async fn remove_instance(
+    caller: Caller,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let name = name.into_inner();
+    blocking(&state, move |conn| store::remove(conn, &name)).await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn add_credential(
+    caller: Caller,
+    name: web::Path<String>,
+    body: web::Json<NewCredential>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let body = body.into_inner();
+    let (spec, hash) = hashed(body.username, body.password).await?;
+    let name = name.into_inner();
+    let added = blocking(&state, move |conn| {
+        store::add_credential(conn, &name, &spec, &hash)
+    })
+    .await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::Created().json(added))
+}
+
+async fn remove_credential(
+    caller: Caller,
+    path: web::Path<(String, i32)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let (name, id) = path.into_inner();
+    blocking(&state, move |conn| {
+        store::remove_credential(conn, &name, id)
+    })
+    .await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_samples(
+    caller: Caller,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let name = name.into_inner();
+    let found = blocking(&state, move |conn| store::samples(conn, &name)).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+async fn clear_samples(
+    caller: Caller,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let name = name.into_inner();
+    let cleared = blocking(&state, move |conn| store::clear_samples(conn, &name)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"cleared": cleared})))
+}
+
+// ---- TLS ----
+
+/// `PUT /api/v1/tls`: a PEM chain and key to serve from now on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCertificate {
+    cert: String,
+    key: String,
+}
+
+/// Validates the pair, writes it over the configured files, and serves it. A bad pair is
+/// refused (400, naming the problem) and nothing changes.
+async fn install_certificate(
+    caller: Caller,
+    body: web::Json<NewCertificate>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let Some(certificate) = state.tls.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_https",
+            "This server has no HTTPS listener (start it with --tls-listen, --tls-cert, --tls-key).",
+        ));
+    };
+    let body = body.into_inner();
+    let installed =
+        web::block(move || certificate.install(body.cert.as_bytes(), body.key.as_bytes()))
+            .await
+            .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
+            .map_err(|e| ApiError::bad_request("invalid_certificate", format!("{e:#}")))?;
+    crate::tls::log_validity("installed through the API", &installed);
+    Ok(HttpResponse::Ok().json(installed))
+}
