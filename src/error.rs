@@ -18,10 +18,13 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// A stable code, e.g. `unauthorized`, `invalid_query`.
+    pub error: &'a str,
+    /// What went wrong and what to fix.
+    pub message: &'a str,
 }
 
 impl ApiError {

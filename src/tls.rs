@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// What an admin wants to know about a certificate.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
@@ -30,6 +30,7 @@ pub struct CertInfo {
     /// SHA-256 of the leaf certificate (DER), hex.
     pub sha256: String,
     #[serde(skip)]
+    #[schema(ignore)]
     pub expires: DateTime<Utc>,
 }
 

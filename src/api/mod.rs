@@ -14,15 +14,19 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::app::AppState;
 use crate::auth::tokens::{self, Role};
 use crate::auth::{hash_secret, CredentialSpec};
-use crate::error::{ApiError, ServiceError};
+use crate::error::{ApiError, ErrorBody, ServiceError};
+use crate::incidents::IncidentView;
 use crate::incidents::{self, IncidentFilter};
 use crate::instances::registry::refresh;
 use crate::instances::{store, InstanceChanges, NewInstance};
+use crate::instances::{CredentialView, InstanceView, SampleView};
 use crate::storage::Conn;
+use crate::tls::CertInfo;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -63,8 +67,44 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/instances/{name}/samples", web::get().to(list_samples))
             .route("/instances/{name}/samples", web::delete().to(clear_samples))
-            .route("/tls", web::put().to(install_certificate)),
+            .route("/tls", web::put().to(install_certificate))
+            .route("/openapi.json", web::get().to(openapi)),
     );
+}
+
+/// The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "intake", description = "Admin and analyst interface of the intake webhook receiver."),
+    paths(
+        list_incidents, export_incidents, show_incident, list_instances, create_instance,
+        show_instance, update_instance, remove_instance, add_credential, remove_credential,
+        list_samples, clear_samples, install_certificate
+    ),
+    components(schemas(
+        IncidentView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
+        UpdateInstance, NewCredential, NewCertificate, ErrorBody
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`, unauthenticated: it describes, it reveals nothing.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
 /// The authenticated API caller.
@@ -140,11 +180,13 @@ async fn refresh_now(state: &AppState) {
 // ---- incidents ----
 
 /// Query parameters of the incident list and export.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     instance: Option<String>,
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     type_: Option<String>,
     name_contains: Option<String>,
     occurred_after: Option<String>,
@@ -224,6 +266,7 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
         })
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "intake", summary = "Incidents, newest first (analyst)", params(IncidentQuery), responses((status = 200, description = "{\"items\":[incident…],\"next_cursor\":\"…\"|null}"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_incidents(
     caller: Caller,
     query: web::Query<IncidentQuery>,
@@ -239,6 +282,7 @@ async fn list_incidents(
     Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next_cursor})))
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "intake", summary = "One incident with raw_json (analyst)", params(("id" = i64, Path)), responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn show_incident(
     caller: Caller,
     id: web::Path<i64>,
@@ -252,6 +296,7 @@ async fn show_incident(
 
 /// NDJSON, one incident per line, newest first, read a page at a time so memory stays flat
 /// however many match.
+#[utoipa::path(get, path = "/api/v1/incidents/export", tag = "intake", summary = "All matching incidents as NDJSON (analyst)", params(IncidentQuery), responses((status = 200, description = "One incident per line", content_type = "application/x-ndjson")), security(("bearer" = [])))]
 async fn export_incidents(
     caller: Caller,
     query: web::Query<IncidentQuery>,
@@ -296,7 +341,7 @@ async fn export_incidents(
 // ---- instances ----
 
 /// `POST /api/v1/instances`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstance {
     name: String,
@@ -318,10 +363,11 @@ fn yes() -> bool {
 }
 
 /// `PATCH /api/v1/instances/{name}`: absent fields stay; `incident_type: null` clears it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstance {
     #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>)]
     incident_type: Option<Option<String>>,
     store_samples: Option<bool>,
     sample_limit: Option<i32>,
@@ -333,7 +379,7 @@ fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
     username: String,
@@ -357,6 +403,7 @@ async fn hashed(username: String, password: String) -> Result<(CredentialSpec, S
     Ok((spec, hash))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances", tag = "intake", summary = "Instances (admin)", responses((status = 200, body = [InstanceView])), security(("bearer" = [])))]
 async fn list_instances(
     caller: Caller,
     state: web::Data<AppState>,
@@ -366,6 +413,7 @@ async fn list_instances(
     Ok(HttpResponse::Ok().json(all))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{name}", tag = "intake", summary = "One instance (admin)", params(("name" = String, Path)), responses((status = 200, body = InstanceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn show_instance(
     caller: Caller,
     name: web::Path<String>,
@@ -377,6 +425,7 @@ async fn show_instance(
     Ok(HttpResponse::Ok().json(found))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances", tag = "intake", summary = "Create an instance (admin)", request_body = CreateInstance, responses((status = 201, body = InstanceView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_instance(
     caller: Caller,
     body: web::Json<CreateInstance>,
@@ -411,6 +460,7 @@ async fn create_instance(
     Ok(HttpResponse::Created().json(created))
 }
 
+#[utoipa::path(patch, path = "/api/v1/instances/{name}", tag = "intake", summary = "Change an instance (admin)", params(("name" = String, Path)), request_body = UpdateInstance, responses((status = 200, body = InstanceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn update_instance(
     caller: Caller,
     name: web::Path<String>,
@@ -432,6 +482,7 @@ async fn update_instance(
     Ok(HttpResponse::Ok().json(updated))
 }
 
+#[utoipa::path(delete, path = "/api/v1/instances/{name}", tag = "intake", summary = "Remove an instance; its incidents stay (admin)", params(("name" = String, Path)), responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_instance(
     caller: Caller,
     name: web::Path<String>,
@@ -444,6 +495,7 @@ async fn remove_instance(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{name}/credentials", tag = "intake", summary = "Add a credential; earlier ones stay active (admin)", params(("name" = String, Path)), request_body = NewCredential, responses((status = 201, body = CredentialView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 async fn add_credential(
     caller: Caller,
     name: web::Path<String>,
@@ -462,6 +514,7 @@ async fn add_credential(
     Ok(HttpResponse::Created().json(added))
 }
 
+#[utoipa::path(delete, path = "/api/v1/instances/{name}/credentials/{id}", tag = "intake", summary = "Remove a credential (admin)", params(("name" = String, Path), ("id" = i32, Path)), responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_credential(
     caller: Caller,
     path: web::Path<(String, i32)>,
@@ -477,6 +530,7 @@ async fn remove_credential(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{name}/samples", tag = "intake", summary = "Stored samples, newest first (analyst)", params(("name" = String, Path)), responses((status = 200, body = [SampleView])), security(("bearer" = [])))]
 async fn list_samples(
     caller: Caller,
     name: web::Path<String>,
@@ -488,6 +542,7 @@ async fn list_samples(
     Ok(HttpResponse::Ok().json(found))
 }
 
+#[utoipa::path(delete, path = "/api/v1/instances/{name}/samples", tag = "intake", summary = "Delete stored samples (admin)", params(("name" = String, Path)), responses((status = 200, description = "{\"cleared\": n}")), security(("bearer" = [])))]
 async fn clear_samples(
     caller: Caller,
     name: web::Path<String>,
@@ -502,7 +557,7 @@ async fn clear_samples(
 // ---- TLS ----
 
 /// `PUT /api/v1/tls`: a PEM chain and key to serve from now on.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCertificate {
     cert: String,
@@ -511,6 +566,7 @@ pub struct NewCertificate {
 
 /// Validates the pair, writes it over the configured files, and serves it. A bad pair is
 /// refused (400, naming the problem) and nothing changes.
+#[utoipa::path(put, path = "/api/v1/tls", tag = "intake", summary = "Install and serve a new HTTPS certificate and key (admin)", request_body = NewCertificate, responses((status = 200, body = CertInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn install_certificate(
     caller: Caller,
     body: web::Json<NewCertificate>,

@@ -6,7 +6,7 @@ pub mod store;
 use serde::Serialize;
 
 /// An incident as analysts see it. `raw_json` is present when one incident is shown.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IncidentView {
     pub id: i64,
     pub instance: String,
@@ -16,6 +16,7 @@ pub struct IncidentView {
     pub occurred: String,
     pub created: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub raw_json: Option<serde_json::Value>,
 }
 

@@ -10,7 +10,7 @@ pub const DEFAULT_SAMPLE_LIMIT: i32 = 20;
 pub const MAX_SAMPLE_LIMIT: i32 = 10_000;
 
 /// An instance as shown to admins (SPEC 4). Never carries a secret or a hash.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct InstanceView {
     pub name: String,
     pub incident_type: Option<String>,
@@ -18,6 +18,7 @@ pub struct InstanceView {
     pub sample_limit: i32,
     pub allow_anonymous: bool,
     pub enabled: bool,
+    #[schema(value_type = Option<Object>)]
     pub mapping: Option<serde_json::Value>,
     pub preset: Option<String>,
     pub credentials: Vec<CredentialView>,
@@ -55,7 +56,7 @@ impl ListenerSpec {
 }
 
 /// A credential as shown to admins: which rule, never its secret.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CredentialView {
     pub id: i32,
     pub kind: String,
@@ -65,11 +66,13 @@ pub struct CredentialView {
 }
 
 /// A stored sample: one element as it arrived.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SampleView {
     pub id: i64,
     pub received: String,
+    #[schema(value_type = Object)]
     pub body: serde_json::Value,
+    #[schema(value_type = Object)]
     pub headers: serde_json::Value,
 }
 

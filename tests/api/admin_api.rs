@@ -478,3 +478,51 @@ fn put_tls_installs_a_valid_pair_and_refuses_a_bad_one() {
         "the installed certificate is not served"
     );
 }
+
+#[test]
+fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
+    let env = TestEnv::new();
+    let admin = token(&env, "admin");
+    let server = env.serve(&[]);
+    let (status, doc) = call("GET", &server.url("/api/v1/openapi.json"), None, None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let mut expected = vec![
+        "GET /api/v1/incidents",
+        "GET /api/v1/incidents/export",
+        "GET /api/v1/incidents/{id}",
+        "GET /api/v1/instances",
+        "POST /api/v1/instances",
+        "GET /api/v1/instances/{name}",
+        "PATCH /api/v1/instances/{name}",
+        "DELETE /api/v1/instances/{name}",
+        "POST /api/v1/instances/{name}/credentials",
+        "DELETE /api/v1/instances/{name}/credentials/{id}",
+        "GET /api/v1/instances/{name}/samples",
+        "DELETE /api/v1/instances/{name}/samples",
+        "PUT /api/v1/tls",
+    ];
+    expected.sort();
+    assert_eq!(documented, expected);
+    for operation in &documented {
+        let (method, path) = operation.split_once(' ').unwrap();
+        let path = path.replace("{id}", "1").replace("{name}", "nobody");
+        let (status, answer) = call(method, &server.url(&path), Some(&admin), Some(json!({})));
+        let unrouted = answer["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("No route"));
+        assert!(
+            !unrouted && status != 405,
+            "{operation} is documented but not served: {status} {answer}"
+        );
+    }
+    assert!(doc["components"]["schemas"]["InstanceView"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
