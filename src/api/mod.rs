@@ -247,6 +247,13 @@ impl IncidentQuery {
     }
 }
 
+/// One page of incidents.
+#[derive(serde::Serialize)]
+struct Page {
+    items: Vec<IncidentView>,
+    next_cursor: Option<String>,
+}
+
 /// Cursors are opaque to clients: the last id seen, encoded.
 fn encode_cursor(id: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{id}"))
@@ -279,7 +286,7 @@ async fn list_incidents(
     let next_cursor = (items.len() as i64 == limit)
         .then(|| items.last().map(|i| encode_cursor(i.id)))
         .flatten();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next_cursor})))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "intake", summary = "One incident with raw_json (analyst)", params(("id" = i64, Path)), responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
