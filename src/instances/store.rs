@@ -48,6 +48,7 @@ fn not_found(name: &str) -> ServiceError {
 }
 
 fn find(conn: &mut Conn, name: &str) -> Result<InstanceRow, ServiceError> {
+    validate_name(name)?;
     instances::table
         .filter(instances::name.eq(name))
         .select(InstanceRow::as_select())

@@ -242,6 +242,12 @@ fn bad_admin_requests_get_errors_naming_the_field() {
         );
     }
     assert_eq!(call("GET", &url("/incidents/abc"), t, None).0, 400);
+    let (status, answer) = call("GET", &url("/instances/bad%20name"), t, None);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().starts_with("name:"),
+        "{answer}"
+    );
     assert_eq!(call("GET", &url("/incidents/424242"), t, None).0, 404);
 }
 
