@@ -28,10 +28,4 @@ request = function()
   return wrk.format("POST", nil, { ["Authorization"] = auth, ["Content-Type"] = "application/json" }, body)
 end
 
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"non2xx":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
+dofile("tools/bench/summary.lua")
