@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod instances;
 pub mod listeners;
+pub mod mapping;
 pub mod storage;
 pub mod time;
 pub mod tls;

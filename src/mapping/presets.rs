@@ -1,0 +1,93 @@
+//! Built-in mappings for known senders, written from their public payload documentation.
+//! A preset is an ordinary mapping document, so it can be the `base` of a custom one.
+
+use super::MappingDoc;
+
+/// Preset names (the contract).
+pub const PRESETS: [&str; 7] = [
+    "cato",
+    "cado",
+    "cii",
+    "connectsecure",
+    "alertmanager",
+    "grafana",
+    "github",
+];
+
+/// A preset's mapping document, by name.
+pub fn preset(name: &str) -> Option<MappingDoc> {
+    let text = match name {
+        "alertmanager" => ALERTMANAGER,
+        "grafana" => GRAFANA,
+        "github" => GITHUB,
+        "cato" => CATO,
+        "cado" => CADO,
+        "cii" => CII,
+        "connectsecure" => CONNECTSECURE,
+        _ => return None,
+    };
+    // The presets are tested to parse and compile; a failure here is a build defect.
+    MappingDoc::parse(text).ok()
+}
+
+/// Prometheus Alertmanager webhook (`version` 4): a group with `alerts[]`, each alert with
+/// `labels`, `annotations`, `startsAt`, `status` and a stable `fingerprint`.
+const ALERTMANAGER: &str = r#"{
+  "split": "$.alerts",
+  "name": ["{{$.labels.alertname}}: {{$.annotations.summary}}", "$.labels.alertname", "$.annotations.description"],
+  "type": {"value": "$.labels.alertname", "default": "Alertmanager alert"},
+  "occurred": "$.startsAt",
+  "severity": "$.labels.severity",
+  "severity_map": {"critical": "critical", "page": "high", "error": "high", "warning": "medium",
+                   "warn": "medium", "info": "info", "none": "info"},
+  "dedup_key": "$.fingerprint",
+  "labels": {"status": "$.status", "instance": "$.labels.instance", "job": "$.labels.job",
+             "receiver": "$parent.receiver", "generator_url": "$.generatorURL"}
+}"#;
+
+/// Grafana unified alerting webhook: Alertmanager's shape plus `title`, `state`, `message`
+/// and per-alert `dashboardURL`/`panelURL`/`valueString`.
+const GRAFANA: &str = r#"{
+  "split": "$.alerts",
+  "name": ["{{$.labels.alertname}}: {{$.annotations.summary}}", "$.labels.alertname", "$parent.title"],
+  "type": {"value": "$.labels.alertname", "default": "Grafana alert"},
+  "occurred": "$.startsAt",
+  "severity": "$.labels.severity",
+  "severity_map": {"critical": "critical", "page": "high", "error": "high", "high": "high",
+                   "warning": "medium", "warn": "medium", "info": "info"},
+  "dedup_key": "$.fingerprint",
+  "labels": {"status": "$.status", "folder": "$.labels.grafana_folder",
+             "dashboard": "$.dashboardURL", "panel": "$.panelURL", "value": "$.valueString"}
+}"#;
+
+/// GitHub webhooks: the event is the `X-GitHub-Event` header, the delivery id
+/// `X-GitHub-Delivery` (a retried delivery keeps it). Security alerts carry `alert`
+/// (code scanning: `rule`; Dependabot: `security_advisory`; secret scanning:
+/// `secret_type_display_name`); other events `issue`, `pull_request`, `workflow_run`…
+const GITHUB: &str = r#"{
+  "name": ["{{$.repository.full_name}}: {{$.alert.rule.description}}",
+           "{{$.repository.full_name}}: {{$.alert.security_advisory.summary}}",
+           "{{$.repository.full_name}}: {{$.alert.secret_type_display_name}} exposed",
+           "{{$.repository.full_name}}: {{$.issue.title}}",
+           "{{$.repository.full_name}}: {{$.pull_request.title}}",
+           "{{$.repository.full_name}}: workflow {{$.workflow_run.name}} {{$.workflow_run.conclusion}}",
+           "{{$.repository.full_name}}: {{$.headers['x-github-event']}} {{$.action}}",
+           "{{$.repository.full_name}}: {{$.headers['x-github-event']}}"],
+  "type": {"value": "$.headers['x-github-event']", "default": "GitHub event"},
+  "occurred": ["$.alert.updated_at", "$.alert.created_at", "$.issue.updated_at",
+               "$.pull_request.updated_at", "$.workflow_run.updated_at", "$.head_commit.timestamp"],
+  "severity": ["$.alert.rule.security_severity_level", "$.alert.security_advisory.severity",
+               "$.alert.rule.severity"],
+  "severity_map": {"critical": "critical", "high": "high", "error": "high", "medium": "medium",
+                   "moderate": "medium", "warning": "medium", "low": "low", "note": "low"},
+  "dedup_key": "$.headers['x-github-delivery']",
+  "labels": {"repository": "$.repository.full_name", "action": "$.action",
+             "url": ["$.alert.html_url", "$.issue.html_url", "$.pull_request.html_url"],
+             "sender": "$.sender.login"}
+}"#;
+
+const CATO: &str =
+    r#"{"name": ["$.title", "$.storyName"], "occurred": "$.time", "dedup_key": "$.storyId"}"#;
+const CADO: &str = r#"{"name": ["$.title", "$.text"]}"#;
+const CII: &str = r#"{"name": "$.detail.title", "occurred": ["$.detail.published", "$.time"]}"#;
+const CONNECTSECURE: &str = r#"{"name": "$.subject"}"#;

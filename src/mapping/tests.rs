@@ -1,0 +1,225 @@
+//! Table-driven tests of the pure mapping functions.
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+fn compile(doc: Value) -> Mapping {
+    MappingDoc::parse(&doc.to_string())
+        .and_then(|d| d.compile())
+        .unwrap_or_else(|e| panic!("{doc} did not compile: {e}"))
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn one(mapping: &Mapping, payload: Value) -> Mapped {
+    let mut parts = mapping.apply(&object(payload)).unwrap();
+    assert_eq!(parts.len(), 1);
+    parts.remove(0).mapped
+}
+
+#[test]
+fn each_target_kind_yields_its_value() {
+    let payload = json!({"subject": "Disk full", "asset": {"ip": "10.0.0.5", "port": 22}, "n": 7,
+                         "list": ["a", "b"]});
+    let cases = [
+        (json!("$.subject"), Some("Disk full")),
+        (json!("$.asset.port"), Some("22")),
+        (json!("$.list[1]"), Some("b")),
+        (json!("$['asset']['ip']"), Some("10.0.0.5")),
+        (json!("A literal"), Some("A literal")),
+        (
+            json!("{{$.subject}} on {{$.asset.ip}}:{{$.asset.port}}"),
+            Some("Disk full on 10.0.0.5:22"),
+        ),
+        (json!("$.missing"), None),
+        (json!("{{$.subject}} on {{$.missing}}"), None),
+        (
+            json!(["$.missing", "{{$.subject}} on {{$.missing}}", "$.subject"]),
+            Some("Disk full"),
+        ),
+        (
+            json!({"value": "$.missing", "fallbacks": ["$.nothing"], "default": "Fallback"}),
+            Some("Fallback"),
+        ),
+        (json!({"value": "$.missing"}), None),
+    ];
+    for (target, expected) in cases {
+        let mapping = compile(json!({"name": target}));
+        assert_eq!(
+            one(&mapping, payload.clone()).name.as_deref(),
+            expected,
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn values_that_mean_nothing_count_as_missing() {
+    let mapping = compile(json!({"name": ["$.title", "$.alt"], "dedup_key": "$.story"}));
+    for title in [
+        json!(null),
+        json!(""),
+        json!("  "),
+        json!("NA"),
+        json!("N/A"),
+        json!([]),
+    ] {
+        let mapped = one(
+            &mapping,
+            json!({"title": title, "alt": "used", "story": "NA"}),
+        );
+        assert_eq!(mapped.name.as_deref(), Some("used"), "title {title}");
+        assert_eq!(mapped.dedup_key, None);
+    }
+}
+
+#[test]
+fn occurred_keeps_the_raw_value_for_the_timestamp_rules() {
+    let mapping = compile(json!({"occurred": ["$.when", "$.epoch"]}));
+    assert_eq!(
+        one(&mapping, json!({"epoch": 1709634030})).occurred,
+        Some(json!(1709634030))
+    );
+    assert_eq!(
+        one(&mapping, json!({"when": "2024-03-05 10:20:30 UTC"})).occurred,
+        Some(json!("2024-03-05 10:20:30 UTC"))
+    );
+}
+
+#[test]
+fn classify_sets_type_and_severity_unless_a_target_did() {
+    let mapping = compile(json!({
+        "classify": [
+            {"when": "$.subject", "matches": "(?i)vulnerab", "type": "Vulnerability", "severity": "high"},
+            {"when": "$.subject", "matches": "(?i)agent offline", "type": "Agent Health"},
+            {"when": "$.subject", "matches": ".*", "type": "ConnectSecure", "severity": "info"}
+        ]
+    }));
+    let cases = [
+        ("New Vulnerabilities found", "Vulnerability", "high"),
+        ("Agent offline: host1", "Agent Health", "info"),
+        ("Weekly report", "ConnectSecure", "info"),
+    ];
+    for (subject, type_, severity) in cases {
+        let mapped = one(&mapping, json!({"subject": subject}));
+        assert_eq!(
+            (mapped.type_.as_deref(), mapped.severity.as_deref()),
+            (Some(type_), Some(severity)),
+            "{subject}"
+        );
+    }
+    let mapping = compile(
+        json!({"type": "$.kind", "classify": [{"when": "$.s", "matches": "x", "type": "Classified"}]}),
+    );
+    assert_eq!(
+        one(&mapping, json!({"kind": "Own", "s": "x"}))
+            .type_
+            .as_deref(),
+        Some("Own")
+    );
+}
+
+#[test]
+fn severity_is_normalised_through_the_table() {
+    let mapping =
+        compile(json!({"severity": "$.level", "severity_map": {"Warning": "medium", "1": "low"}}));
+    for (level, expected) in [
+        (json!("warning"), "medium"),
+        (json!("WARNING"), "medium"),
+        (json!(1), "low"),
+        (json!("high"), "high"),
+    ] {
+        assert_eq!(
+            one(&mapping, json!({"level": level})).severity.as_deref(),
+            Some(expected),
+            "{level}"
+        );
+    }
+}
+
+#[test]
+fn split_makes_one_part_per_element_with_the_parent_reachable() {
+    let mapping = compile(json!({
+        "split": "$.alerts",
+        "name": "{{$.labels.alertname}} ({{$parent.receiver}})",
+        "labels": {"group": "$parent.groupKey"}
+    }));
+    let payload = json!({"receiver": "team", "groupKey": "g1",
+                         "alerts": [{"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}}]});
+    let parts = mapping.apply(&object(payload)).unwrap();
+    let names: Vec<_> = parts
+        .iter()
+        .map(|p| p.mapped.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, vec!["A (team)", "B (team)"]);
+    assert_eq!(parts[0].mapped.labels["group"], "g1");
+    assert_eq!(
+        Value::Object(parts[1].raw.clone()),
+        json!({"labels": {"alertname": "B"}, "parent": {"receiver": "team", "groupKey": "g1"}})
+    );
+    assert!(mapping.apply(&object(json!({"alerts": "no"}))).is_err());
+    assert!(mapping.apply(&object(json!({}))).is_err());
+}
+
+#[test]
+fn invalid_documents_are_refused_naming_the_field() {
+    let cases = [
+        (json!({"name": "$.a["}), "name:"),
+        (json!({"labels": {"host": "{{$.a"}}), "labels.host:"),
+        (json!({"type": "{{subject}}"}), "type:"),
+        (
+            json!({"classify": [{"when": "$.s", "matches": "(", "type": "T"}]}),
+            "classify[0].matches:",
+        ),
+        (
+            json!({"classify": [{"when": "$.s", "matches": "x"}]}),
+            "classify[0]:",
+        ),
+        (json!({"severity_map": {"1": "urgent"}}), "severity_map.1:"),
+        (json!({"split": "alerts"}), "split:"),
+        (json!({"base": "nobody"}), "base:"),
+        (json!({"name": []}), "name:"),
+        (json!({"nmae": "$.x"}), "unknown field `nmae`"),
+    ];
+    for (doc, needle) in cases {
+        let error = MappingDoc::parse(&doc.to_string())
+            .and_then(|d| d.compile())
+            .unwrap_err();
+        assert!(
+            error.contains(needle),
+            "{doc}: expected '{needle}' in '{error}'"
+        );
+    }
+}
+
+#[test]
+fn a_custom_mapping_can_start_from_a_preset() {
+    let mapping = compile(
+        json!({"base": "alertmanager", "name": "$.annotations.description", "labels": {"team": "$.labels.team"}}),
+    );
+    let payload = json!({"alerts": [{"labels": {"alertname": "HighCPU", "team": "ops", "severity": "warning"},
+                                     "annotations": {"description": "CPU above 90%"},
+                                     "fingerprint": "f1", "startsAt": "2024-01-01T00:00:00Z"}]});
+    let mapped = one(&mapping, payload);
+    assert_eq!(mapped.name.as_deref(), Some("CPU above 90%"));
+    assert_eq!(
+        mapped.type_.as_deref(),
+        Some("HighCPU"),
+        "kept from the preset"
+    );
+    assert_eq!(mapped.severity.as_deref(), Some("medium"));
+    assert_eq!(mapped.labels["team"], "ops");
+    assert_eq!(mapped.dedup_key.as_deref(), Some("f1"));
+}
+
+#[test]
+fn every_preset_compiles() {
+    for name in PRESETS {
+        let doc = preset(name).unwrap_or_else(|| panic!("preset {name} does not parse"));
+        doc.compile()
+            .unwrap_or_else(|e| panic!("preset {name}: {e}"));
+    }
+}
