@@ -65,6 +65,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/instances/{name}/credentials/{id}",
                 web::delete().to(remove_credential),
             )
+            .route(
+                "/instances/{name}/mapping/test",
+                web::post().to(test_mapping),
+            )
             .route("/instances/{name}/samples", web::get().to(list_samples))
             .route("/instances/{name}/samples", web::delete().to(clear_samples))
             .route("/tls", web::put().to(install_certificate))
@@ -79,11 +83,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(
         list_incidents, export_incidents, show_incident, list_instances, create_instance,
         show_instance, update_instance, remove_instance, add_credential, remove_credential,
-        list_samples, clear_samples, install_certificate
+        list_samples, clear_samples, test_mapping, install_certificate
     ),
     components(schemas(
         IncidentView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
-        UpdateInstance, NewCredential, NewCertificate, ErrorBody
+        UpdateInstance, NewCredential, NewCertificate, MappingTest, ErrorBody
     )),
     modifiers(&BearerAuth)
 )]
@@ -380,6 +384,29 @@ pub struct UpdateInstance {
     sample_limit: Option<i32>,
     allow_anonymous: Option<bool>,
     enabled: Option<bool>,
+    /// A mapping document (docs/mapping.md), or null to remove it.
+    #[serde(default, deserialize_with = "present_or_null_mapping")]
+    #[schema(value_type = Option<Object>)]
+    mapping: Option<Option<crate::mapping::MappingDoc>>,
+    /// A preset name, or null to remove it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>)]
+    preset: Option<Option<String>>,
+}
+
+fn present_or_null_mapping<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<crate::mapping::MappingDoc>>, D::Error> {
+    Option::<crate::mapping::MappingDoc>::deserialize(d).map(Some)
+}
+
+/// `POST /api/v1/instances/{name}/mapping/test`: the mapping to try; the instance's own
+/// when absent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingTest {
+    #[schema(value_type = Option<Object>)]
+    mapping: Option<crate::mapping::MappingDoc>,
 }
 
 fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -483,6 +510,8 @@ async fn update_instance(
         allow_anonymous: body.allow_anonymous,
         enabled: body.enabled,
         listener: None,
+        mapping: body.mapping,
+        preset: body.preset,
     };
     let updated = blocking(&state, move |conn| store::update(conn, &name, &changes)).await?;
     refresh_now(&state).await;
@@ -559,6 +588,20 @@ async fn clear_samples(
     let name = name.into_inner();
     let cleared = blocking(&state, move |conn| store::clear_samples(conn, &name)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"cleared": cleared})))
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{name}/mapping/test", tag = "intake", summary = "Run a mapping over the instance's stored samples (admin)", params(("name" = String, Path)), request_body = MappingTest, responses((status = 200, description = "Per-sample results and how many mapped fully"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn test_mapping(
+    caller: Caller,
+    name: web::Path<String>,
+    body: Option<web::Json<MappingTest>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let name = name.into_inner();
+    let doc = body.and_then(|b| b.into_inner().mapping);
+    let report = blocking(&state, move |conn| store::mapping_test(conn, &name, doc)).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 // ---- TLS ----

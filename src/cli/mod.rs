@@ -54,6 +54,21 @@ pub enum Command {
     /// API tokens for /api/v1.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Field mappings.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingCommand {
+    /// Run a mapping (the file's, else the instance's) over the instance's stored samples.
+    Test {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        mapping_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +209,16 @@ pub struct InstanceArgs {
     /// Private key (PEM) for the instance's own port.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Map fields with a built-in preset: cato, cado, cii, connectsecure, alertmanager, grafana, github.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    #[arg(long, conflicts_with = "preset")]
+    pub no_preset: bool,
+    /// Map fields with this mapping document (JSON, see docs/mapping.md); checked before saving.
+    #[arg(long, value_name = "FILE")]
+    pub mapping_file: Option<PathBuf>,
+    #[arg(long, conflicts_with = "mapping_file")]
+    pub no_mapping: bool,
     /// Remove the instance's own listener.
     #[arg(long, conflicts_with_all = ["listen_port", "tls_cert"])]
     pub no_listen_port: bool,
@@ -288,6 +313,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Samples(args) => samples(&settings, args),
         Command::Tls(command) => tls(command),
         Command::Token(command) => token(&settings, command),
+        Command::Mapping(MappingCommand::Test {
+            name,
+            mapping_file,
+            json,
+        }) => {
+            let doc = mapping_file.as_deref().map(read_mapping).transpose()?;
+            let mut conn = connect(&settings)?;
+            let report = store::mapping_test(&mut conn, &name, doc).map_err(fail)?;
+            output::mapping_report(&report, json);
+            Ok(())
+        }
     }
 }
 
@@ -443,6 +479,8 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
             new.allow_anonymous = args.allow_anonymous;
             new.enabled = !args.disable;
             new.listener = listener_spec(&args)?;
+            new.mapping = args.mapping_file.as_deref().map(read_mapping).transpose()?;
+            new.preset = args.preset.clone();
             let credential = credential
                 .as_ref()
                 .map(|(spec, hash)| (spec, hash.as_str()));
@@ -474,6 +512,16 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
                 listener: match listener_spec(&args)? {
                     Some(spec) => Some(Some(spec)),
                     None if args.no_listen_port => Some(None),
+                    None => None,
+                },
+                mapping: match &args.mapping_file {
+                    Some(file) => Some(Some(read_mapping(file)?)),
+                    None if args.no_mapping => Some(None),
+                    None => None,
+                },
+                preset: match &args.preset {
+                    Some(name) => Some(Some(name.clone())),
+                    None if args.no_preset => Some(None),
                     None => None,
                 },
             };
@@ -515,6 +563,14 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// A mapping document from a file; the error names the file and the field.
+fn read_mapping(file: &std::path::Path) -> anyhow::Result<crate::mapping::MappingDoc> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read mapping file {}", file.display()))?;
+    crate::mapping::MappingDoc::parse(&text)
+        .map_err(|e| anyhow::anyhow!("mapping file {}: {e}", file.display()))
 }
 
 /// `--listen-port` with optional `--tls-cert`/`--tls-key`, paths made absolute so a server

@@ -144,3 +144,27 @@ pub fn tokens(views: &[crate::auth::tokens::TokenView], as_json: bool) {
         println!("{:<6} {:<8} {:<26} {}", v.id, v.role, v.created, v.name);
     }
 }
+
+pub fn mapping_report(report: &crate::mapping::report::TestReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    for r in &report.results {
+        let mark = if r.fully_mapped { "ok  " } else { "part" };
+        match &r.error {
+            Some(e) => println!("sample {} ({}): error: {e}", r.sample_id, r.received),
+            None => {
+                for i in &r.incidents {
+                    println!(
+                        "{mark} sample {}: name={:?} type={:?} occurred={:?} severity={:?} dedup_key={:?}",
+                        r.sample_id, i.name, i.type_, i.occurred, i.severity, i.dedup_key
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "{} of {} samples mapped fully (name and occurred from the data)",
+        report.fully_mapped, report.samples
+    );
+}

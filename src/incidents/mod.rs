@@ -15,6 +15,10 @@ pub struct IncidentView {
     pub type_: Option<String>,
     pub occurred: String,
     pub created: String,
+    pub severity: Option<String>,
+    pub dedup_key: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub raw_json: Option<serde_json::Value>,

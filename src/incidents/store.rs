@@ -9,6 +9,7 @@ use crate::storage::schema::incidents;
 use crate::storage::Conn;
 use crate::time::rfc3339;
 
+/// id, instance, name, type, occurred, created, severity, dedup_key, labels.
 type Row = (
     i64,
     String,
@@ -16,10 +17,13 @@ type Row = (
     Option<String>,
     NaiveDateTime,
     NaiveDateTime,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
-    let (id, instance, name, type_, occurred, created) = row;
+    let (id, instance, name, type_, occurred, created, severity, dedup_key, labels) = row;
     IncidentView {
         id,
         instance,
@@ -27,6 +31,9 @@ fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
         type_,
         occurred: rfc3339(occurred),
         created: rfc3339(created),
+        severity,
+        dedup_key,
+        labels: labels.and_then(|l| serde_json::from_str(l.as_str()).ok()),
         raw_json,
     }
 }
@@ -41,6 +48,9 @@ pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView
             incidents::type_,
             incidents::occurred,
             incidents::created,
+            incidents::severity,
+            incidents::dedup_key,
+            incidents::labels,
         ))
         .order(incidents::id.desc())
         .limit(filter.limit)
@@ -90,6 +100,9 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<IncidentView, ServiceError> {
                 incidents::type_,
                 incidents::occurred,
                 incidents::created,
+                incidents::severity,
+                incidents::dedup_key,
+                incidents::labels,
             ),
             incidents::raw_json,
         ))

@@ -71,22 +71,27 @@ fn from_text<'a, T: Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
     T::deserialize(&mut parser)
 }
 
-/// Applies the field rules to element `index` of a request.
+/// Applies the field rules (and the instance's mapping) to element `index` of a request:
+/// one incident, or one per element of the mapping's `split` array.
 pub fn prepare(
     index: usize,
     element: Element<'_>,
     ctx: &RequestContext<'_>,
-) -> Result<Prepared, ApiError> {
+) -> Result<Vec<Prepared>, ApiError> {
+    let fast = match (&element, &ctx.instance.mapping) {
+        (Element::Json(raw), None) => prepare_text(index, raw, ctx)?,
+        _ => None,
+    };
+    if let Some(prepared) = fast {
+        return Ok(vec![prepared]);
+    }
     match element {
-        Element::Json(raw) => match prepare_text(index, raw, ctx)? {
-            Some(prepared) => Ok(prepared),
-            None => {
-                let object = from_text(raw.get()).map_err(|e| {
-                    ApiError::bad_request("invalid_element", format!("Element {index}: {e}."))
-                })?;
-                prepare_object(index, object, raw.get(), ctx)
-            }
-        },
+        Element::Json(raw) => {
+            let object = from_text(raw.get()).map_err(|e| {
+                ApiError::bad_request("invalid_element", format!("Element {index}: {e}."))
+            })?;
+            prepare_object(index, object, raw.get(), ctx)
+        }
         Element::Form(fields) => {
             let text = Value::Object(fields.clone()).to_string();
             prepare_object(index, fields, &text, ctx)
@@ -135,55 +140,108 @@ fn prepare_text(
             occurred: occurred_or_received(&occurred, ctx, &mut warnings),
             created: ctx.received,
             raw_json: with_headers(raw_json, ctx.headers),
+            severity: None,
+            dedup_key: None,
+            labels: None,
         },
         sample: sample(raw.get(), ctx),
         warnings,
     }))
 }
 
-/// The `Value` path: same rules on a parsed object. `arrived` is the element's text.
+/// The `Value` path: same rules on a parsed object, with the instance's mapping on top.
+/// `arrived` is the element's text. Precedence per field: the mapping's value, then the
+/// element's own `name`/`type`/`occurred`, then the instance default, then the built-in one.
 fn prepare_object(
     index: usize,
     mut element: Map<String, Value>,
     arrived: &str,
     ctx: &RequestContext<'_>,
-) -> Result<Prepared, ApiError> {
-    let mut warnings = Vec::new();
-    let name = match element.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        _ => DEFAULT_NAME.to_string(),
-    };
-    let type_ = match element.get("type") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        _ => ctx.instance.incident_type.clone(),
-    };
-    let occurred = occurred_or_received(
-        element.get("occurred").unwrap_or(&Value::Null),
-        ctx,
-        &mut warnings,
-    );
+) -> Result<Vec<Prepared>, ApiError> {
     let embedded = element
         .remove("rawJson")
         .or_else(|| element.remove("raw_json"));
     let mut raw_json = match embedded {
-        None => element,
+        None => element.clone(),
         Some(Value::Object(raw)) => raw,
         Some(other) => return Err(not_an_object(index, kind_of(&other))),
     };
-    let headers = serde_json::from_str(ctx.headers).unwrap_or_default();
-    raw_json.insert("headers".into(), headers);
-    Ok(Prepared {
-        incident: NewIncident {
-            instance: ctx.instance.name.clone(),
-            name,
-            type_,
-            occurred,
-            created: ctx.received,
-            raw_json: Value::Object(raw_json).to_string(),
+    let headers: Value = serde_json::from_str(ctx.headers).unwrap_or_default();
+    raw_json.insert("headers".into(), headers.clone());
+
+    let mut warnings = Vec::new();
+    let parts = match &ctx.instance.mapping {
+        None => vec![(raw_json, None)],
+        Some(mapping) => match mapping.apply(&raw_json) {
+            Ok(parts) => parts
+                .into_iter()
+                .map(|mut part| {
+                    part.raw.insert("headers".into(), headers.clone());
+                    (part.raw, Some(part.mapped))
+                })
+                .collect(),
+            Err(problem) => {
+                warnings.push(format!("mapping: {problem}; the defaults were used"));
+                vec![(raw_json, None)]
+            }
         },
-        sample: sample(arrived, ctx),
-        warnings,
-    })
+    };
+    let mut prepared = Vec::with_capacity(parts.len());
+    for (i, (raw, mapped)) in parts.into_iter().enumerate() {
+        let mapped = mapped.unwrap_or_default();
+        let mut warnings = if i == 0 {
+            std::mem::take(&mut warnings)
+        } else {
+            Vec::new()
+        };
+        let own_text = |key: &str| match element.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let occurred = match mapped.occurred.as_ref().map(|v| (v, parse_timestamp(v))) {
+            Some((_, Some(t))) => t,
+            Some((value, None)) => {
+                warnings.push(format!(
+                    "occurred: the mapped value {} is not a timestamp intake understands",
+                    shorten(value)
+                ));
+                occurred_or_received(
+                    element.get("occurred").unwrap_or(&Value::Null),
+                    ctx,
+                    &mut warnings,
+                )
+            }
+            None => occurred_or_received(
+                element.get("occurred").unwrap_or(&Value::Null),
+                ctx,
+                &mut warnings,
+            ),
+        };
+        prepared.push(Prepared {
+            incident: NewIncident {
+                instance: ctx.instance.name.clone(),
+                name: mapped
+                    .name
+                    .or_else(|| own_text("name"))
+                    .unwrap_or_else(|| DEFAULT_NAME.to_string()),
+                type_: mapped
+                    .type_
+                    .or_else(|| own_text("type"))
+                    .or_else(|| ctx.instance.incident_type.clone()),
+                occurred,
+                created: ctx.received,
+                raw_json: Value::Object(raw).to_string(),
+                severity: mapped.severity,
+                dedup_key: mapped.dedup_key,
+                labels: (!mapped.labels.is_empty())
+                    .then(|| serde_json::to_string(&mapped.labels).unwrap_or_default()),
+            },
+            // One sample per element as it arrived, however many incidents it made.
+            sample: if i == 0 { sample(arrived, ctx) } else { None },
+            warnings,
+        });
+    }
+    Ok(prepared)
 }
 
 fn occurred_or_received(
@@ -279,11 +337,12 @@ mod tests {
             allow_anonymous: true,
             enabled: true,
             rules: vec![],
+            mapping: None,
             secret_headers: vec![],
         }
     }
 
-    fn run(element: &str, instance: &InstanceConfig) -> Result<Prepared, ApiError> {
+    fn run_all(element: &str, instance: &InstanceConfig) -> Result<Vec<Prepared>, ApiError> {
         let ctx = RequestContext {
             instance,
             received: DateTime::from_timestamp(1_700_000_000, 0)
@@ -293,6 +352,63 @@ mod tests {
         };
         let raw: &RawValue = serde_json::from_str(element).unwrap();
         prepare(0, Element::Json(raw), &ctx)
+    }
+
+    fn run(element: &str, instance: &InstanceConfig) -> Result<Prepared, ApiError> {
+        run_all(element, instance).map(|mut all| {
+            assert_eq!(all.len(), 1);
+            all.remove(0)
+        })
+    }
+
+    fn mapped(doc: Value) -> InstanceConfig {
+        let mut inst = instance(Some("Instance default"), true);
+        let doc = crate::mapping::MappingDoc::parse(&doc.to_string()).unwrap();
+        inst.mapping = Some(std::sync::Arc::new(doc.compile().unwrap()));
+        inst
+    }
+
+    #[test]
+    fn mapped_values_win_then_the_elements_own_then_defaults() {
+        let inst = mapped(
+            json!({"name": "$.subject", "occurred": "$.when", "severity": "$.level",
+                                 "dedup_key": "$.id", "labels": {"agent": "$.headers['user-agent']"}}),
+        );
+        let p = run(r#"{"subject":"Mapped","name":"Own","type":"OwnType","when":1709634030,"level":"high","id":"k1"}"#, &inst).unwrap();
+        assert_eq!(p.incident.name, "Mapped");
+        assert_eq!(p.incident.type_.as_deref(), Some("OwnType"));
+        assert_eq!(
+            crate::time::rfc3339(p.incident.occurred),
+            "2024-03-05T10:20:30Z"
+        );
+        assert_eq!(p.incident.severity.as_deref(), Some("high"));
+        assert_eq!(p.incident.dedup_key.as_deref(), Some("k1"));
+        assert_eq!(p.incident.labels.as_deref(), Some(r#"{"agent":"test"}"#));
+        let p = run(r#"{"name":"Own","when":"soon"}"#, &inst).unwrap();
+        assert_eq!(
+            (p.incident.name.as_str(), p.incident.type_.as_deref()),
+            ("Own", Some("Instance default"))
+        );
+        assert!(p.warnings[0].contains("soon"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn split_makes_several_incidents_from_one_element_with_one_sample() {
+        let inst = mapped(json!({"split": "$.alerts", "name": "$.title"}));
+        let all = run_all(r#"{"alerts":[{"title":"a"},{"title":"b"}]}"#, &inst).unwrap();
+        let names: Vec<_> = all.iter().map(|p| p.incident.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(all.iter().filter(|p| p.sample.is_some()).count(), 1);
+        assert_eq!(raw_json(&all[1])["headers"], json!({"user-agent":"test"}));
+        // A payload the mapping cannot split keeps the event, with defaults and a warning.
+        let all = run_all(r#"{"name":"odd","alerts":"none"}"#, &inst).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].incident.name, "odd");
+        assert!(
+            all[0].warnings[0].starts_with("mapping: split"),
+            "{:?}",
+            all[0].warnings
+        );
     }
 
     fn raw_json(p: &Prepared) -> Value {
@@ -401,7 +517,7 @@ mod tests {
             headers: "{}",
         };
         let fields = json!({"name":"form"}).as_object().unwrap().clone();
-        let p = prepare(0, Element::Form(fields), &ctx).unwrap();
+        let p = prepare(0, Element::Form(fields), &ctx).unwrap().remove(0);
         assert_eq!(p.incident.name, "form");
         assert_eq!(p.sample.unwrap().body, r#"{"name":"form"}"#);
     }

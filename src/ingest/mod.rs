@@ -113,10 +113,11 @@ async fn execute(
     };
     let mut warnings = Vec::with_capacity(elements.len());
     for (index, element) in elements.into_iter().enumerate() {
-        let prepared = prepare(index, element, &ctx)?;
-        batch.incidents.push(prepared.incident);
-        batch.samples.extend(prepared.sample);
-        warnings.push(prepared.warnings);
+        for prepared in prepare(index, element, &ctx)? {
+            batch.incidents.push(prepared.incident);
+            batch.samples.extend(prepared.sample);
+            warnings.push(prepared.warnings);
+        }
     }
     // Kept for the response: the batch moves to the writer.
     let summaries: Vec<_> = batch

@@ -86,6 +86,8 @@ pub struct NewInstance {
     pub allow_anonymous: bool,
     pub enabled: bool,
     pub listener: Option<ListenerSpec>,
+    pub mapping: Option<crate::mapping::MappingDoc>,
+    pub preset: Option<String>,
 }
 
 impl NewInstance {
@@ -98,6 +100,8 @@ impl NewInstance {
             allow_anonymous: false,
             enabled: true,
             listener: None,
+            mapping: None,
+            preset: None,
         }
     }
 }
@@ -113,6 +117,33 @@ pub struct InstanceChanges {
     pub enabled: Option<bool>,
     /// `Some(None)` removes the dedicated listener.
     pub listener: Option<Option<ListenerSpec>>,
+    /// `Some(None)` removes the mapping.
+    pub mapping: Option<Option<crate::mapping::MappingDoc>>,
+    /// `Some(None)` removes the preset.
+    pub preset: Option<Option<String>>,
+}
+
+/// A mapping must compile and a preset must exist before either is saved; the stored
+/// mapping is the normalised document.
+pub fn validate_mapping(
+    mapping: Option<&crate::mapping::MappingDoc>,
+    preset: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    if let Some(name) = preset {
+        if crate::mapping::preset(name).is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "preset: '{name}' is not a preset ({})",
+                crate::mapping::PRESETS.join(", ")
+            )));
+        }
+    }
+    mapping
+        .map(|doc| {
+            doc.compile()
+                .map_err(|e| ServiceError::Invalid(format!("mapping.{e}")))?;
+            serde_json::to_string(doc).map_err(|e| ServiceError::Internal(e.into()))
+        })
+        .transpose()
 }
 
 /// 1-64 characters of `[A-Za-z0-9_-]` (SPEC 1).

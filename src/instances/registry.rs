@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use super::store::{self, CredentialRow, InstanceRow};
 use crate::auth::{random_key, Rule, VerifiedCache};
 use crate::error::ServiceError;
+use crate::mapping::{preset, Mapping, MappingDoc};
 use crate::storage::{config_version, Conn, Pool};
 
 /// One instance, as ingest needs it.
@@ -29,8 +30,27 @@ pub struct InstanceConfig {
     pub allow_anonymous: bool,
     pub enabled: bool,
     pub rules: Vec<Rule>,
+    /// The instance's mapping (its own, or its preset's), compiled once here.
+    pub mapping: Option<Arc<Mapping>>,
     /// Headers that carry this instance's secrets, besides the standard credential headers.
     pub secret_headers: Vec<HeaderName>,
+}
+
+/// The instance's mapping: its own document (which may name a preset as `base`), else its
+/// preset. Both were validated when saved; one that no longer compiles is logged and skipped.
+fn compiled_mapping(row: &InstanceRow) -> Option<Arc<Mapping>> {
+    let doc = match (&row.mapping, &row.preset) {
+        (Some(text), _) => MappingDoc::parse(text),
+        (None, Some(name)) => preset(name).ok_or_else(|| format!("unknown preset '{name}'")),
+        (None, None) => return None,
+    };
+    match doc.and_then(|d| d.compile()) {
+        Ok(mapping) => Some(Arc::new(mapping)),
+        Err(e) => {
+            log::error!("instance '{}': mapping ignored: {e}", row.name);
+            None
+        }
+    }
 }
 
 impl InstanceConfig {
@@ -56,7 +76,9 @@ impl InstanceConfig {
                 crate::auth::RuleKind::Basic { .. } => None,
             })
             .collect();
+        let mapping = compiled_mapping(&row);
         InstanceConfig {
+            mapping,
             id: row.id,
             name: row.name,
             incident_type: row.incident_type,

@@ -103,6 +103,7 @@ pub fn create(
     if let Some(listener) = &new.listener {
         listener.validate()?;
     }
+    let mapping = validate_mapping(new.mapping.as_ref(), new.preset.as_deref())?;
     conn.immediate_transaction(|conn| {
         let exists: i64 = instances::table
             .filter(instances::name.eq(&new.name))
@@ -123,6 +124,8 @@ pub fn create(
                 instances::sample_limit.eq(new.sample_limit),
                 instances::allow_anonymous.eq(new.allow_anonymous),
                 instances::enabled.eq(new.enabled),
+                instances::mapping.eq(&mapping),
+                instances::preset.eq(&new.preset),
                 instances::created.eq(stamp),
                 instances::updated.eq(stamp),
             ))
@@ -151,6 +154,13 @@ pub fn update(
     }
     if let Some(Some(listener)) = &changes.listener {
         listener.validate()?;
+    }
+    let mapping = match &changes.mapping {
+        Some(doc) => Some(validate_mapping(doc.as_ref(), None)?),
+        None => None,
+    };
+    if let Some(Some(name)) = &changes.preset {
+        validate_mapping(None, Some(name))?;
     }
     conn.immediate_transaction(|conn| {
         let row = find(conn, name)?;
@@ -183,6 +193,16 @@ pub fn update(
         }
         if let Some(listener) = &changes.listener {
             set_listener(conn, row.id, listener.as_ref())?;
+        }
+        if let Some(mapping) = &mapping {
+            diesel::update(target)
+                .set(instances::mapping.eq(mapping))
+                .execute(conn)?;
+        }
+        if let Some(preset) = &changes.preset {
+            diesel::update(target)
+                .set(instances::preset.eq(preset))
+                .execute(conn)?;
         }
         diesel::update(target)
             .set(instances::updated.eq(now()))
@@ -404,4 +424,40 @@ pub fn listeners(conn: &mut Conn) -> Result<Vec<(String, ListenerSpec)>, Service
                 .map(|port| (row.name, ListenerSpec { port, tls }))
         })
         .collect())
+}
+
+/// Runs a mapping (the given document, else the instance's own mapping or preset) over the
+/// instance's stored samples. Used by `intake mapping test` and the API alike.
+pub fn mapping_test(
+    conn: &mut Conn,
+    name: &str,
+    doc: Option<crate::mapping::MappingDoc>,
+) -> Result<crate::mapping::report::TestReport, ServiceError> {
+    use crate::mapping::{preset, report, MappingDoc};
+    let row = find(conn, name)?;
+    let doc = match (doc, &row.mapping, &row.preset) {
+        (Some(doc), _, _) => doc,
+        (None, Some(text), _) => MappingDoc::parse(text).map_err(ServiceError::Invalid)?,
+        (None, None, Some(p)) => preset(p)
+            .ok_or_else(|| ServiceError::Invalid(format!("preset: '{p}' is not a preset")))?,
+        (None, None, None) => {
+            return Err(ServiceError::Invalid(format!(
+                "mapping: instance '{name}' has no mapping or preset; give one to test"
+            )))
+        }
+    };
+    let mapping = doc
+        .compile()
+        .map_err(|e| ServiceError::Invalid(format!("mapping.{e}")))?;
+    let stored = samples(conn, name)?;
+    let inputs: Vec<report::SampleInput> = stored
+        .iter()
+        .map(|s| report::SampleInput {
+            id: s.id,
+            received: &s.received,
+            body: &s.body,
+            headers: &s.headers,
+        })
+        .collect();
+    Ok(report::test(&mapping, &inputs))
 }

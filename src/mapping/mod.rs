@@ -6,6 +6,7 @@
 //! server loads its instances; evaluating it allocates only the values it yields.
 
 mod presets;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

@@ -47,6 +47,9 @@ diesel::table! {
         occurred -> Timestamp,
         created -> Timestamp,
         raw_json -> Text,
+        severity -> Nullable<Text>,
+        dedup_key -> Nullable<Text>,
+        labels -> Nullable<Text>,
     }
 }
 

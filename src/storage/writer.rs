@@ -40,6 +40,10 @@ pub struct NewIncident {
     pub occurred: NaiveDateTime,
     pub created: NaiveDateTime,
     pub raw_json: String,
+    pub severity: Option<String>,
+    pub dedup_key: Option<String>,
+    /// A JSON object's text, or None.
+    pub labels: Option<String>,
 }
 
 /// A received element kept as a sample.
@@ -164,7 +168,7 @@ fn storage_error(error: diesel::result::Error) -> WriteError {
     WriteError::Storage(error.to_string())
 }
 
-/// Rows per multi-row INSERT: 6 bound values a row stays far below SQLite's variable limit.
+/// Rows per multi-row INSERT: 9 bound values a row stays far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 500;
 
 /// Stores the incidents and samples of several requests; returns each request's incident
@@ -184,6 +188,9 @@ fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<i64>>>
                     incidents::occurred.eq(i.occurred),
                     incidents::created.eq(i.created),
                     incidents::raw_json.eq(&i.raw_json),
+                    incidents::severity.eq(&i.severity),
+                    incidents::dedup_key.eq(&i.dedup_key),
+                    incidents::labels.eq(&i.labels),
                 )
             })
             .collect();

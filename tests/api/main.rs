@@ -7,6 +7,7 @@ mod durability;
 mod helpers;
 mod ingest;
 mod limits;
+mod mapping;
 mod ops;
 mod samples;
 mod tls;
