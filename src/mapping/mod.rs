@@ -101,7 +101,96 @@ enum Expr {
 #[derive(Debug)]
 enum Piece {
     Text(String),
-    Path(Path),
+    Path(Path, Vec<Filter>),
+}
+
+/// Transformations a template placeholder may apply: `{{$.text | first_line | plain}}`.
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    /// The first non-blank line.
+    FirstLine,
+    /// Slack/Teams/Markdown markup removed: `*bold*`, `_it_`, `~x~`, backticks,
+    /// `<url|label>` and `[label](url)` (to their label), `**`, leading `#`/`>`.
+    Plain,
+    Lower,
+    Upper,
+    Trim,
+}
+
+impl Filter {
+    fn parse(field: &str, name: &str) -> Result<Filter, String> {
+        Ok(match name {
+            "first_line" => Filter::FirstLine,
+            "plain" => Filter::Plain,
+            "lower" => Filter::Lower,
+            "upper" => Filter::Upper,
+            "trim" => Filter::Trim,
+            other => {
+                return Err(invalid(
+                    field,
+                    format!("'{other}' is not a filter (first_line, plain, lower, upper, trim)"),
+                ))
+            }
+        })
+    }
+
+    fn apply(self, text: String) -> String {
+        match self {
+            Filter::FirstLine => text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string(),
+            Filter::Plain => plain(&text),
+            Filter::Lower => text.to_lowercase(),
+            Filter::Upper => text.to_uppercase(),
+            Filter::Trim => text.trim().to_string(),
+        }
+    }
+}
+
+/// Markup removed, text kept (see [`Filter::Plain`]). `_` is emphasis only at a word's
+/// edge, so `host_name` survives; Slack emoji shortcodes (`:rotating_light:`) go.
+fn plain(text: &str) -> String {
+    static PATTERNS: std::sync::OnceLock<[Regex; 3]> = std::sync::OnceLock::new();
+    let [slack_link, markdown_link, emoji] = PATTERNS.get_or_init(|| {
+        [
+            Regex::new(r"<([^|>]+)\|([^>]+)>").expect("valid regex"),
+            Regex::new(r"\[([^\]]+)\]\(([^)]+)\)").expect("valid regex"),
+            Regex::new(r":[a-z0-9_+\-]+:").expect("valid regex"),
+        ]
+    });
+    let text = slack_link.replace_all(text, "$2");
+    let text = markdown_link.replace_all(&text, "$1");
+    let text = emoji.replace_all(&text, "");
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let edge = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_none_or(|n| !n.is_alphanumeric())
+        };
+        let strip = match c {
+            '*' | '~' | '`' => true,
+            '_' => edge(i.checked_sub(1)) || edge(Some(i + 1)),
+            _ => false,
+        };
+        if !strip {
+            out.push(c);
+        }
+    }
+    out.lines()
+        .map(|l| {
+            l.trim_start_matches(['#', '>', ' '])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
 }
 
 #[derive(Debug)]
@@ -199,7 +288,8 @@ fn compile_expr(field: &str, text: &str) -> Result<Expr, String> {
                 format!("template '{text}' has a '{{{{' without '}}}}'"),
             )
         })?;
-        let inner = after[..close].trim();
+        let mut parts = after[..close].split('|').map(str::trim);
+        let inner = parts.next().unwrap_or_default();
         if !inner.starts_with('$') {
             return Err(invalid(
                 field,
@@ -208,7 +298,10 @@ fn compile_expr(field: &str, text: &str) -> Result<Expr, String> {
                 ),
             ));
         }
-        pieces.push(Piece::Path(compile_path(field, inner)?));
+        let filters = parts
+            .map(|name| Filter::parse(field, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        pieces.push(Piece::Path(compile_path(field, inner)?, filters));
         rest = &after[close + 2..];
     }
     if !rest.is_empty() {
@@ -393,7 +486,15 @@ impl Expr {
                 for piece in pieces {
                     match piece {
                         Piece::Text(text) => out.push_str(text),
-                        Piece::Path(path) => out.push_str(&as_text(&path.first(scope)?)),
+                        Piece::Path(path, filters) => {
+                            let text = filters
+                                .iter()
+                                .fold(as_text(&path.first(scope)?), |t, f| f.apply(t));
+                            if text.trim().is_empty() {
+                                return None;
+                            }
+                            out.push_str(&text);
+                        }
                     }
                 }
                 Some(Value::String(out))

@@ -86,8 +86,50 @@ const GITHUB: &str = r#"{
              "sender": "$.sender.login"}
 }"#;
 
-const CATO: &str =
-    r#"{"name": ["$.title", "$.storyName"], "occurred": "$.time", "dedup_key": "$.storyId"}"#;
-const CADO: &str = r#"{"name": ["$.title", "$.text"]}"#;
-const CII: &str = r#"{"name": "$.detail.title", "occurred": ["$.detail.published", "$.time"]}"#;
-const CONNECTSECURE: &str = r#"{"name": "$.subject"}"#;
+/// Cato CMA webhooks. The body is the admin's choice of Cato template: Basic/All fields
+/// (`title`, `subject`, alert type, content, account), ServiceNow (`short_description`,
+/// `work_notes`), Jira (`fields.summary`, `fields.description`), Zendesk (`ticket.subject`,
+/// `ticket.comment.body`) or Slack (`text`). Correlated (XOps story) webhooks carry the story
+/// id. Cato writes `NA` for fields an alert does not have.
+const CATO: &str = r#"{
+  "name": ["$.title", "$.subject", "$.short_description", "$.fields.summary", "$.summary",
+           "$.ticket.subject", "{{$.text | first_line | plain}}"],
+  "type": {"value": "$.alertType", "fallbacks": ["$.alert_type", "$.type"], "default": "Cato alert"},
+  "occurred": ["$.time", "$.creationTime", "$.created_at"],
+  "severity": ["$.criticality", "$.severity"],
+  "severity_map": {"10": "critical", "9": "critical", "8": "high", "7": "high", "6": "medium",
+                   "5": "medium", "4": "low", "3": "low", "2": "info", "1": "info"},
+  "dedup_key": ["$.storyId", "$.story_id"],
+  "labels": {"account": ["$.accountName", "$.account_name"], "account_id": ["$.accountId", "$.account_id"]}
+}"#;
+
+/// Cado Security notifications: the webhook body `{"title", "message"}`, or Slack/Teams
+/// messages whose `text` starts with the alert title in markup.
+const CADO: &str = r#"{
+  "name": ["$.title", "{{$.text | first_line | plain}}", "{{$.message | first_line | plain}}"],
+  "type": {"value": "$.type", "default": "Cado alert"},
+  "occurred": ["$.timestamp", "$.created"]
+}"#;
+
+/// Cisco Identity Intelligence: an Amazon EventBridge-style envelope (`id`, `detail-type`,
+/// `source`, `time`) around the finding in `detail` (`title`, `published`, `severity`).
+const CII: &str = r#"{
+  "name": ["$.detail.title", "$['detail-type']"],
+  "type": {"value": "$['detail-type']", "default": "Identity Intelligence"},
+  "occurred": ["$.detail.published", "$.time"],
+  "severity": ["$.detail.severity", "$.detail.risk"],
+  "dedup_key": ["$.detail.id", "$.id"],
+  "labels": {"source": "$.source", "account": "$.account"}
+}"#;
+
+/// ConnectSecure notifications: `{"subject", "body"}`; the kind of event is in the subject.
+const CONNECTSECURE: &str = r#"{
+  "name": ["$.subject", "{{$.body | first_line | plain}}"],
+  "classify": [
+    {"when": "$.subject", "matches": "(?i)critical", "severity": "critical"},
+    {"when": "$.subject", "matches": "(?i)vulnerab|CVE-", "type": "Vulnerability", "severity": "high"},
+    {"when": "$.subject", "matches": "(?i)agent.*(offline|disconnect)|offline", "type": "Agent Health", "severity": "medium"},
+    {"when": "$.subject", "matches": "(?i)compliance", "type": "Compliance", "severity": "medium"},
+    {"when": "$.subject", "matches": ".", "type": "ConnectSecure", "severity": "info"}
+  ]
+}"#;

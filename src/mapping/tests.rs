@@ -223,3 +223,173 @@ fn every_preset_compiles() {
             .unwrap_or_else(|e| panic!("preset {name}: {e}"));
     }
 }
+
+#[test]
+fn template_filters_take_the_first_line_and_strip_markup() {
+    let mapping =
+        compile(json!({"name": "{{$.text | first_line | plain}}", "type": "{{$.kind | upper}}"}));
+    let cases = [
+        (
+            "*:rotating_light: Malware detected on host-7*\nDetails: ...",
+            "Malware detected on host-7",
+        ),
+        (
+            "\n\n**Ransomware** on <https://cado.example/inv/1|host-9>\nmore",
+            "Ransomware on host-9",
+        ),
+        (
+            "# [Suspicious login](https://x.example) for `alice`",
+            "Suspicious login for alice",
+        ),
+        ("_Disk full_ on db_primary", "Disk full on db_primary"),
+    ];
+    for (text, expected) in cases {
+        let mapped = one(&mapping, json!({"text": text, "kind": "alert"}));
+        assert_eq!(mapped.name.as_deref(), Some(expected), "{text:?}");
+        assert_eq!(mapped.type_.as_deref(), Some("ALERT"));
+    }
+    assert_eq!(
+        one(&mapping, json!({"text": "  \n  "})).name,
+        None,
+        "blank after filters is no value"
+    );
+    let error = MappingDoc::parse(r#"{"name": "{{$.text | shout}}"}"#)
+        .unwrap()
+        .compile()
+        .unwrap_err();
+    assert!(error.contains("'shout' is not a filter"), "{error}");
+}
+
+fn preset_mapping(name: &str) -> Mapping {
+    preset(name).unwrap().compile().unwrap()
+}
+
+#[test]
+fn the_cato_preset_copes_with_each_cato_template() {
+    let cato = preset_mapping("cato");
+    // Basic / All fields template, correlated XOps story.
+    let basic = one(
+        &cato,
+        json!({
+            "accountId": "1234", "accountName": "Acme", "title": "Suspicious Activity Detected",
+            "subject": "Cato Networks - Security Alert", "alertType": "Threat Prevention",
+            "alertContent": "IPS blocked ...", "time": "2026-11-20 08:00:00", "storyId": "st-99", "criticality": 8
+        }),
+    );
+    assert_eq!(basic.name.as_deref(), Some("Suspicious Activity Detected"));
+    assert_eq!(basic.type_.as_deref(), Some("Threat Prevention"));
+    assert_eq!(basic.occurred, Some(json!("2026-11-20 08:00:00")));
+    assert_eq!(
+        (basic.severity.as_deref(), basic.dedup_key.as_deref()),
+        (Some("high"), Some("st-99"))
+    );
+    assert_eq!(basic.labels["account"], "Acme");
+    // Fields Cato does not have for an alert are NA: the fallbacks and defaults apply.
+    let sparse = one(
+        &cato,
+        json!({"title": "NA", "subject": "Link down at site HQ", "alertType": "NA", "time": "NA", "storyId": "NA"}),
+    );
+    assert_eq!(sparse.name.as_deref(), Some("Link down at site HQ"));
+    assert_eq!(sparse.type_.as_deref(), Some("Cato alert"));
+    assert_eq!((sparse.occurred, sparse.dedup_key), (None, None));
+    // ServiceNow, Jira, Zendesk and Slack templates.
+    for (payload, expected) in [
+        (
+            json!({"short_description": "Acme - Site HQ disconnected", "work_notes": "..."}),
+            "Acme - Site HQ disconnected",
+        ),
+        (
+            json!({"fields": {"project": {"key": "SEC"}, "summary": "Acme - Malware blocked", "description": "..."}}),
+            "Acme - Malware blocked",
+        ),
+        (
+            json!({"ticket": {"subject": "Acme - License updated", "comment": {"body": "..."}}}),
+            "Acme - License updated",
+        ),
+        (
+            json!({"text": "*Acme - Admin locked*\nAdmin bob was locked after 6 failed logins"}),
+            "Acme - Admin locked",
+        ),
+    ] {
+        assert_eq!(
+            one(&cato, payload.clone()).name.as_deref(),
+            Some(expected),
+            "{payload}"
+        );
+    }
+}
+
+#[test]
+fn the_cado_preset_reads_its_webhook_and_chat_formats() {
+    let cado = preset_mapping("cado");
+    assert_eq!(
+        one(&cado, json!({"title": "New investigation: host-7", "message": "Cado found 3 suspicious files"})).name.as_deref(),
+        Some("New investigation: host-7")
+    );
+    let slack = one(
+        &cado,
+        json!({"text": "*Cado Response: Investigation complete for <https://cado.example/p/1|web-01>*\nSeverity: High"}),
+    );
+    assert_eq!(
+        slack.name.as_deref(),
+        Some("Cado Response: Investigation complete for web-01")
+    );
+    let teams = one(
+        &cado,
+        json!({"@type": "MessageCard", "text": "**Evidence acquired** from i-0abc\n\nDetails follow"}),
+    );
+    assert_eq!(teams.name.as_deref(), Some("Evidence acquired from i-0abc"));
+}
+
+#[test]
+fn the_cii_preset_unwraps_the_eventbridge_envelope() {
+    let cii = preset_mapping("cii");
+    let mapped = one(
+        &cii,
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Identity Intelligence Check",
+            "source": "cisco.identity-intelligence", "account": "111122223333", "time": "2026-11-20T08:05:00Z",
+            "region": "us-east-1", "resources": [],
+            "detail": {"id": "chk-42", "title": "MFA bypass attempts for admin accounts", "published": "2026-11-20T08:04:12Z",
+                       "severity": "High"}
+        }),
+    );
+    assert_eq!(
+        mapped.name.as_deref(),
+        Some("MFA bypass attempts for admin accounts")
+    );
+    assert_eq!(mapped.type_.as_deref(), Some("Identity Intelligence Check"));
+    assert_eq!(mapped.occurred, Some(json!("2026-11-20T08:04:12Z")));
+    assert_eq!(
+        (mapped.severity.as_deref(), mapped.dedup_key.as_deref()),
+        (Some("high"), Some("chk-42"))
+    );
+}
+
+#[test]
+fn the_connectsecure_preset_names_and_routes_by_subject() {
+    let cs = preset_mapping("connectsecure");
+    for (subject, type_, severity) in [
+        (
+            "New Vulnerabilities Detected - Acme Corp",
+            "Vulnerability",
+            "high",
+        ),
+        (
+            "Critical: CVE-2024-3400 found on 4 assets",
+            "Vulnerability",
+            "critical",
+        ),
+        ("Agent Offline: FINANCE-PC-12", "Agent Health", "medium"),
+        ("Compliance report ready", "Compliance", "medium"),
+        ("Scan completed", "ConnectSecure", "info"),
+    ] {
+        let mapped = one(&cs, json!({"subject": subject, "body": "<p>Details</p>"}));
+        assert_eq!(mapped.name.as_deref(), Some(subject));
+        assert_eq!(
+            (mapped.type_.as_deref(), mapped.severity.as_deref()),
+            (Some(type_), Some(severity)),
+            "{subject}"
+        );
+    }
+}
