@@ -570,7 +570,7 @@ impl Mapping {
             name: text(&self.name),
             type_: text(&self.type_),
             occurred: self.occurred.as_ref().and_then(|t| t.eval(scope)),
-            severity: text(&self.severity).map(|s| self.normalise_severity(&s)),
+            severity: text(&self.severity).and_then(|s| self.normalise_severity(&s)),
             dedup_key: text(&self.dedup_key),
             labels: self
                 .labels
@@ -595,14 +595,14 @@ impl Mapping {
         mapped
     }
 
-    /// Through `severity_map`, else kept when it already is a level, else dropped (None
-    /// would lose information: an unknown level is kept as it came).
-    fn normalise_severity(&self, value: &str) -> String {
+    /// Through `severity_map`, else the value itself when it already is a level; anything
+    /// else is no severity (the sender's value stays in `raw_json`).
+    fn normalise_severity(&self, value: &str) -> Option<String> {
         let key = value.trim().to_lowercase();
-        if let Some(level) = self.severity_map.get(&key) {
-            return level.clone();
-        }
-        key
+        self.severity_map
+            .get(&key)
+            .cloned()
+            .or_else(|| SEVERITIES.contains(&key.as_str()).then_some(key))
     }
 }
 

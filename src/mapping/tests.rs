@@ -393,3 +393,31 @@ fn the_connectsecure_preset_names_and_routes_by_subject() {
         );
     }
 }
+
+#[test]
+fn the_grafana_preset_maps_a_unified_alerting_notification() {
+    let grafana = preset_mapping("grafana");
+    // Shape from Grafana's webhook notifier documentation.
+    let payload = json!({
+        "receiver": "intake", "status": "firing", "orgId": 1, "groupKey": "{}:{alertname=\"DiskFull\"}",
+        "title": "[FIRING:1] DiskFull (db)", "state": "alerting", "message": "**Firing** ...",
+        "alerts": [{"status": "firing",
+                    "labels": {"alertname": "DiskFull", "grafana_folder": "Infra", "severity": "critical"},
+                    "annotations": {"summary": "Disk 95% full on db1"},
+                    "startsAt": "2026-11-20T07:59:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "57c6d9296de2ad39", "dashboardURL": "https://grafana.example/d/x",
+                    "panelURL": "https://grafana.example/d/x?viewPanel=2", "valueString": "[ var='B' value=95.2 ]"}]
+    });
+    let mapped = one(&grafana, payload);
+    assert_eq!(
+        mapped.name.as_deref(),
+        Some("DiskFull: Disk 95% full on db1")
+    );
+    assert_eq!(mapped.type_.as_deref(), Some("DiskFull"));
+    assert_eq!(mapped.occurred, Some(json!("2026-11-20T07:59:00Z")));
+    assert_eq!(
+        (mapped.severity.as_deref(), mapped.dedup_key.as_deref()),
+        (Some("critical"), Some("57c6d9296de2ad39"))
+    );
+    assert_eq!(mapped.labels["folder"], "Infra");
+}
