@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::body::{raw_kind, Element};
 use crate::error::ApiError;
 use crate::instances::InstanceConfig;
+use crate::mapping::kind_of;
 use crate::storage::writer::{NewIncident, NewSample};
 use crate::time::parse_timestamp;
 
@@ -266,17 +267,6 @@ fn not_an_object(index: usize, kind: &str) -> ApiError {
         "invalid_element",
         format!("Element {index}: rawJson must be a JSON object, not {kind}."),
     )
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The element as it arrived, kept as a sample when the instance asks for samples.

@@ -538,7 +538,7 @@ impl Mapping {
             Some(other) => {
                 return Err(format!(
                     "split: the value is not an array but {}",
-                    kind(&other)
+                    kind_of(&other)
                 ))
             }
             None => return Err("split: the payload has no such array".to_string()),
@@ -617,7 +617,8 @@ fn strip_split_array(parent: &mut Map<String, Value>, items: &[Value]) {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// "a string", "a number"…: what a JSON value is, for messages.
+pub fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
