@@ -27,7 +27,8 @@ pub fn preset(name: &str) -> Option<MappingDoc> {
         _ => return None,
     };
     // The presets are tested to parse and compile; a failure here is a build defect.
-    MappingDoc::parse(text).ok()
+    // A preset built on another (`base`) is returned resolved.
+    MappingDoc::parse(text).ok()?.resolved().ok()
 }
 
 /// Prometheus Alertmanager webhook (`version` 4): a group with `alerts[]`, each alert with
@@ -46,18 +47,14 @@ const ALERTMANAGER: &str = r#"{
 }"#;
 
 /// Grafana unified alerting webhook: Alertmanager's shape plus `title`, `state`, `message`
-/// and per-alert `dashboardURL`/`panelURL`/`valueString`.
+/// and per-alert `dashboardURL`/`panelURL`/`valueString`; built on the Alertmanager preset.
 const GRAFANA: &str = r#"{
-  "split": "$.alerts",
+  "base": "alertmanager",
   "name": ["{{$.labels.alertname}}: {{$.annotations.summary}}", "$.labels.alertname", "$parent.title"],
   "type": {"value": "$.labels.alertname", "default": "Grafana alert"},
-  "occurred": "$.startsAt",
-  "severity": "$.labels.severity",
-  "severity_map": {"critical": "critical", "page": "high", "error": "high", "high": "high",
-                   "warning": "medium", "warn": "medium", "info": "info"},
-  "dedup_key": "$.fingerprint",
-  "labels": {"status": "$.status", "folder": "$.labels.grafana_folder",
-             "dashboard": "$.dashboardURL", "panel": "$.panelURL", "value": "$.valueString"}
+  "severity_map": {"high": "high"},
+  "labels": {"folder": "$.labels.grafana_folder", "dashboard": "$.dashboardURL",
+             "panel": "$.panelURL", "value": "$.valueString"}
 }"#;
 
 /// GitHub webhooks: the event is the `X-GitHub-Event` header, the delivery id

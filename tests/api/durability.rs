@@ -56,6 +56,21 @@ fn load(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<i64>>
     })
 }
 
+/// A server with an instance `load` under eight senders' load.
+fn server_under_load() -> (
+    TestEnv,
+    TestServer,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Vec<i64>>,
+) {
+    let env = TestEnv::new();
+    env.add_instance("load", "load", "pw", &[]);
+    let server = env.serve(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders = load(server.execute_url("load"), stop.clone());
+    (env, server, stop, senders)
+}
+
 fn assert_all_stored(env: &TestEnv, acked: &[i64]) {
     let stored: HashSet<i64> = env.all_incident_ids().into_iter().collect();
     let missing: Vec<&i64> = acked.iter().filter(|id| !stored.contains(id)).collect();
@@ -71,11 +86,7 @@ fn assert_all_stored(env: &TestEnv, acked: &[i64]) {
 
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_incident() {
-    let env = TestEnv::new();
-    env.add_instance("load", "load", "pw", &[]);
-    let mut server = env.serve(&[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let senders = load(server.execute_url("load"), stop.clone());
+    let (env, mut server, stop, senders) = server_under_load();
     std::thread::sleep(Duration::from_millis(1500));
     server.kill9();
     stop.store(true, Ordering::Relaxed);
@@ -96,11 +107,7 @@ fn kill_9_under_load_loses_no_acknowledged_incident() {
 
 #[test]
 fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
-    let env = TestEnv::new();
-    env.add_instance("load", "load", "pw", &[]);
-    let mut server = env.serve(&[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let senders = load(server.execute_url("load"), stop.clone());
+    let (env, mut server, stop, senders) = server_under_load();
     std::thread::sleep(Duration::from_millis(1000));
     assert!(server.terminate(), "intake serve did not exit 0 on SIGTERM");
     stop.store(true, Ordering::Relaxed);
