@@ -20,8 +20,8 @@ use crate::app::AppState;
 use crate::auth::tokens::{self, Role};
 use crate::auth::{hash_secret, CredentialSpec};
 use crate::error::{ApiError, ErrorBody, ServiceError};
-use crate::incidents::IncidentView;
 use crate::incidents::{self, IncidentFilter};
+use crate::incidents::{EventView, IncidentView};
 use crate::instances::registry::refresh;
 use crate::instances::{store, InstanceChanges, NewInstance};
 use crate::instances::{CredentialView, InstanceView, SampleView};
@@ -52,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/incidents", web::get().to(list_incidents))
             .route("/incidents/export", web::get().to(export_incidents))
             .route("/incidents/{id}", web::get().to(show_incident))
+            .route("/incidents/{id}/events", web::get().to(incident_events))
             .route("/instances", web::get().to(list_instances))
             .route("/instances", web::post().to(create_instance))
             .route("/instances/{name}", web::get().to(show_instance))
@@ -81,12 +82,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(title = "intake", description = "Admin and analyst interface of the intake webhook receiver."),
     paths(
-        list_incidents, export_incidents, show_incident, list_instances, create_instance,
+        list_incidents, export_incidents, show_incident, incident_events, list_instances, create_instance,
         show_instance, update_instance, remove_instance, add_credential, remove_credential,
         list_samples, clear_samples, test_mapping, install_certificate
     ),
     components(schemas(
-        IncidentView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
+        IncidentView, EventView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
         UpdateInstance, NewCredential, NewCertificate, MappingTest, ErrorBody
     )),
     modifiers(&BearerAuth)
@@ -303,6 +304,18 @@ async fn show_incident(
     let id = id.into_inner();
     let incident = blocking(&state, move |conn| incidents::store::get(conn, id)).await?;
     Ok(HttpResponse::Ok().json(incident))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/events", tag = "intake", summary = "Every delivery of an incident, oldest first (analyst)", params(("id" = i64, Path)), responses((status = 200, body = [EventView]), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn incident_events(
+    caller: Caller,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let id = id.into_inner();
+    let events = blocking(&state, move |conn| incidents::store::events(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(events))
 }
 
 /// NDJSON, one incident per line, newest first, read a page at a time so memory stays flat

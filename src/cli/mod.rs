@@ -270,6 +270,9 @@ pub enum IncidentsCommand {
     /// Show one incident with its raw JSON.
     Show {
         id: i64,
+        /// Every delivery of the incident instead, oldest first.
+        #[arg(long)]
+        events: bool,
         #[arg(long)]
         json: bool,
     },
@@ -623,7 +626,15 @@ fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::
             let found = incidents::store::list(&mut conn, &filter).map_err(fail)?;
             output::incidents(&found, json);
         }
-        IncidentsCommand::Show { id, json } => {
+        IncidentsCommand::Show {
+            id,
+            events: true,
+            json,
+        } => {
+            let found = incidents::store::events(&mut conn, id).map_err(fail)?;
+            output::events(&found, json);
+        }
+        IncidentsCommand::Show { id, json, .. } => {
             let found = incidents::store::get(&mut conn, id).map_err(fail)?;
             output::incident(&found, json);
         }

@@ -98,6 +98,21 @@ pub fn incident(view: &IncidentView, as_json: bool) {
     println!("type:     {}", view.type_.as_deref().unwrap_or("-"));
     println!("occurred: {}", view.occurred);
     println!("created:  {}", view.created);
+    println!(
+        "status:   {} ({} occurrence(s){})",
+        view.status,
+        view.occurrences,
+        view.last_seen
+            .as_ref()
+            .map(|t| format!(", last seen {t}"))
+            .unwrap_or_default()
+    );
+    if let Some(severity) = &view.severity {
+        println!("severity: {severity}");
+    }
+    if let Some(key) = &view.dedup_key {
+        println!("dedup:    {key}");
+    }
     if let Some(raw) = &view.raw_json {
         println!(
             "raw_json: {}",
@@ -167,4 +182,13 @@ pub fn mapping_report(report: &crate::mapping::report::TestReport, as_json: bool
         "{} of {} samples mapped fully (name and occurred from the data)",
         report.fully_mapped, report.samples
     );
+}
+
+pub fn events(views: &[crate::incidents::EventView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    for v in views {
+        println!("{} {:<8} {}", v.received, v.kind, v.body);
+    }
 }

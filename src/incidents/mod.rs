@@ -15,6 +15,11 @@ pub struct IncidentView {
     pub type_: Option<String>,
     pub occurred: String,
     pub created: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Deliveries this incident stands for (more than 1 after dedup-key or PUT updates).
+    pub occurrences: i32,
+    pub last_seen: Option<String>,
     pub severity: Option<String>,
     pub dedup_key: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -22,6 +27,17 @@ pub struct IncidentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub raw_json: Option<serde_json::Value>,
+}
+
+/// One delivery of an incident: the one that created it, or one that updated it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct EventView {
+    /// `created` or `updated`.
+    pub kind: String,
+    pub received: String,
+    /// The incident's `raw_json` as this delivery made it.
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
 }
 
 /// Which incidents to list, newest first.

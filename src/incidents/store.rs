@@ -9,7 +9,8 @@ use crate::storage::schema::incidents;
 use crate::storage::Conn;
 use crate::time::rfc3339;
 
-/// id, instance, name, type, occurred, created, severity, dedup_key, labels.
+/// id, instance, name, type, occurred, created, severity, dedup_key, labels, status,
+/// occurrences, last_seen.
 type Row = (
     i64,
     String,
@@ -20,10 +21,26 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<String>,
+    String,
+    i32,
+    Option<NaiveDateTime>,
 );
 
 fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
-    let (id, instance, name, type_, occurred, created, severity, dedup_key, labels) = row;
+    let (
+        id,
+        instance,
+        name,
+        type_,
+        occurred,
+        created,
+        severity,
+        dedup_key,
+        labels,
+        status,
+        occurrences,
+        last_seen,
+    ) = row;
     IncidentView {
         id,
         instance,
@@ -31,6 +48,9 @@ fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
         type_,
         occurred: rfc3339(occurred),
         created: rfc3339(created),
+        status,
+        occurrences,
+        last_seen: last_seen.map(rfc3339),
         severity,
         dedup_key,
         labels: labels.and_then(|l| serde_json::from_str(l.as_str()).ok()),
@@ -51,6 +71,9 @@ pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView
             incidents::severity,
             incidents::dedup_key,
             incidents::labels,
+            incidents::status,
+            incidents::occurrences,
+            incidents::last_seen,
         ))
         .order(incidents::id.desc())
         .limit(filter.limit)
@@ -103,6 +126,9 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<IncidentView, ServiceError> {
                 incidents::severity,
                 incidents::dedup_key,
                 incidents::labels,
+                incidents::status,
+                incidents::occurrences,
+                incidents::last_seen,
             ),
             incidents::raw_json,
         ))
@@ -112,4 +138,35 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<IncidentView, ServiceError> {
     let raw_json = serde_json::from_str(&raw)
         .map_err(|e| anyhow::anyhow!("incident {id} has unreadable raw_json: {e}"))?;
     Ok(view(row, Some(raw_json)))
+}
+
+/// Every delivery of an incident, oldest first. An incident never updated has no stored
+/// events (see migration 5): its one delivery is the incident itself.
+pub fn events(conn: &mut Conn, id: i64) -> Result<Vec<super::EventView>, ServiceError> {
+    use crate::storage::schema::incident_events;
+    let incident = get(conn, id)?;
+    let rows: Vec<(String, NaiveDateTime, String)> = incident_events::table
+        .filter(incident_events::incident_id.eq(id))
+        .order(incident_events::id)
+        .select((
+            incident_events::kind,
+            incident_events::received,
+            incident_events::body,
+        ))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(vec![super::EventView {
+            kind: "created".into(),
+            received: incident.created,
+            body: incident.raw_json.unwrap_or_default(),
+        }]);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(kind, received, body)| super::EventView {
+            kind,
+            received: rfc3339(received),
+            body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+        })
+        .collect())
 }

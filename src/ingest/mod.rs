@@ -76,6 +76,8 @@ struct Created<'a> {
     type_: Option<&'a str>,
     occurred: String,
     created: String,
+    /// `created`, or `updated` when the delivery updated the open incident with its dedup key.
+    status: &'static str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
 }
@@ -96,7 +98,7 @@ async fn execute(
         .and_then(|v| v.to_str().ok());
     let elements = body::parse(&bytes, content_type, &state.limits)?;
     if elements.is_empty() {
-        return Ok(HttpResponse::Ok().json([(); 0]));
+        return Ok(respond(req, Vec::new()));
     }
 
     let headers = redacted_headers(req.headers(), &instance.secret_headers);
@@ -126,7 +128,7 @@ async fn execute(
         .map(|i| (i.name.clone(), i.type_.clone(), i.occurred))
         .collect();
 
-    let ids = state.writer.write(batch).await.map_err(|e| match e {
+    let stored = state.writer.write(batch).await.map_err(|e| match e {
         WriteError::Saturated => {
             ApiError::unavailable("The server is saturated; nothing was stored. Retry shortly.")
         }
@@ -136,21 +138,37 @@ async fn execute(
     })?;
 
     let created = rfc3339(received);
-    let items: Vec<Created> = ids
+    let items: Vec<Created> = stored
         .iter()
         .zip(&summaries)
         .zip(&warnings)
-        .map(|((&id, (name, type_, occurred)), warnings)| Created {
-            id,
+        .map(|((stored, (name, type_, occurred)), warnings)| Created {
+            id: stored.id,
             instance: &instance.name,
             name,
             type_: type_.as_deref(),
             occurred: rfc3339(*occurred),
             created: created.clone(),
+            status: stored.outcome.as_str(),
             warnings,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(items))
+    Ok(respond(req, items))
+}
+
+/// The incidents as an array, or, with `?response=object` (senders that read one correlation
+/// id at a JSON path, such as Cato CMA), as `{"id": <first id>, "incidents": [...]}`.
+fn respond(req: &HttpRequest, items: Vec<Created<'_>>) -> HttpResponse {
+    let wants_object = req
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "response=object");
+    if wants_object {
+        let first = items.first().map(|i| i.id);
+        HttpResponse::Ok().json(serde_json::json!({"id": first, "incidents": items}))
+    } else {
+        HttpResponse::Ok().json(items)
+    }
 }
 
 /// Finds the enabled instance and authenticates the sender. Before refusing, looks once for

@@ -50,6 +50,9 @@ diesel::table! {
         severity -> Nullable<Text>,
         dedup_key -> Nullable<Text>,
         labels -> Nullable<Text>,
+        status -> Text,
+        occurrences -> Integer,
+        last_seen -> Nullable<Timestamp>,
     }
 }
 
@@ -74,6 +77,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incident_events (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        kind -> Text,
+        received -> Timestamp,
+        body -> Text,
+    }
+}
+
 diesel::joinable!(credentials -> instances (instance_id));
 diesel::joinable!(samples -> instances (instance_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -82,5 +95,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     credentials,
     incidents,
     samples,
-    api_tokens
+    api_tokens,
+    incident_events
 );

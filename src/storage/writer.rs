@@ -78,7 +78,31 @@ pub enum WriteError {
 
 struct Job {
     batch: WriteBatch,
-    reply: oneshot::Sender<Result<Vec<i64>, WriteError>>,
+    reply: oneshot::Sender<Result<Vec<Stored>, WriteError>>,
+}
+
+/// What happened to one incident of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    /// A delivery with the dedup key of an open incident: that incident was updated.
+    Updated,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+        }
+    }
+}
+
+/// One stored incident: its id and whether it was created or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub id: i64,
+    pub outcome: Outcome,
 }
 
 /// A handle for submitting batches to the writer thread. Cheap to clone.
@@ -102,8 +126,9 @@ impl Writer {
         Ok((Writer { queue }, thread))
     }
 
-    /// Queues a batch and waits until it is committed; returns the new incident ids in order.
-    pub async fn write(&self, batch: WriteBatch) -> Result<Vec<i64>, WriteError> {
+    /// Queues a batch and waits until it is committed; returns each incident's id and
+    /// outcome, in order.
+    pub async fn write(&self, batch: WriteBatch) -> Result<Vec<Stored>, WriteError> {
         let (reply, answer) = oneshot::channel();
         match self.queue.try_send(Job { batch, reply }) {
             Ok(()) => {}
@@ -171,16 +196,21 @@ fn storage_error(error: diesel::result::Error) -> WriteError {
 /// Rows per multi-row INSERT: 9 bound values a row stays far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Stores the incidents and samples of several requests; returns each request's incident
-/// ids in input order. Incidents go in as multi-row INSERTs: one statement for many rows
-/// costs far less than one statement a row.
-fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<i64>>> {
+/// Stores the incidents and samples of several requests; returns each request's incidents
+/// in input order. Incidents without a dedup key go in as multi-row INSERTs (one statement
+/// for many rows costs far less than one a row); those with one are upserts onto the open
+/// incident with that key (see `upsert`).
+fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<Stored>>> {
     let all: Vec<&NewIncident> = batches.iter().flat_map(|b| &b.incidents).collect();
-    let mut ids: Vec<i64> = Vec::with_capacity(all.len());
-    for chunk in all.chunks(ROWS_PER_INSERT) {
+    let mut stored: Vec<Option<Stored>> = vec![None; all.len()];
+    let plain: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].dedup_key.is_none())
+        .collect();
+    for chunk in plain.chunks(ROWS_PER_INSERT) {
         let rows: Vec<_> = chunk
             .iter()
-            .map(|i| {
+            .map(|&n| {
+                let i = all[n];
                 (
                     incidents::instance.eq(&i.instance),
                     incidents::name.eq(&i.name),
@@ -194,27 +224,101 @@ fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<i64>>>
                 )
             })
             .collect();
-        let mut chunk_ids: Vec<i64> = diesel::insert_into(incidents::table)
+        let mut ids: Vec<i64> = diesel::insert_into(incidents::table)
             .values(rows)
             .returning(incidents::id)
             .get_results(conn)?;
         // RETURNING promises no order; AUTOINCREMENT ids grow in insertion order, and this
         // connection holds the write lock, so ascending ids are the rows' order.
-        chunk_ids.sort_unstable();
-        ids.extend(chunk_ids);
+        ids.sort_unstable();
+        for (&n, id) in chunk.iter().zip(ids) {
+            stored[n] = Some(Stored {
+                id,
+                outcome: Outcome::Created,
+            });
+        }
+    }
+    for (n, incident) in all.iter().enumerate() {
+        if incident.dedup_key.is_some() {
+            stored[n] = Some(upsert(conn, incident)?);
+        }
     }
     for batch in batches.iter().filter(|b| !b.samples.is_empty()) {
         store_samples(conn, batch)?;
     }
-    let mut rest = ids.as_slice();
+    let mut rest = stored
+        .into_iter()
+        .map(|s| s.expect("every incident stored"));
     Ok(batches
         .iter()
-        .map(|batch| {
-            let (mine, others) = rest.split_at(batch.incidents.len());
-            rest = others;
-            mine.to_vec()
-        })
+        .map(|batch| rest.by_ref().take(batch.incidents.len()).collect())
         .collect())
+}
+
+#[derive(QueryableByName)]
+struct Upserted {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Integer)]
+    occurrences: i32,
+}
+
+/// Creates the incident, or, when an unresolved incident of the instance has the same dedup
+/// key, updates that one: one more occurrence, last seen now, the latest payload and mapped
+/// fields (the first `occurred` stays), and the delivery kept as an event. The unique partial
+/// index makes this exact under any concurrency, including other processes.
+fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let row: Upserted = diesel::sql_query(
+        "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, severity, \
+         dedup_key, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (instance, dedup_key) WHERE dedup_key IS NOT NULL AND status <> 'resolved' \
+         DO UPDATE SET occurrences = occurrences + 1, last_seen = excluded.created, \
+         raw_json = excluded.raw_json, name = excluded.name, type = excluded.type, \
+         severity = COALESCE(excluded.severity, severity), labels = COALESCE(excluded.labels, labels) \
+         RETURNING id, occurrences",
+    )
+    .bind::<Text, _>(&incident.instance)
+    .bind::<Text, _>(&incident.name)
+    .bind::<Nullable<Text>, _>(&incident.type_)
+    .bind::<Timestamp, _>(incident.occurred)
+    .bind::<Timestamp, _>(incident.created)
+    .bind::<Text, _>(&incident.raw_json)
+    .bind::<Nullable<Text>, _>(&incident.severity)
+    .bind::<Nullable<Text>, _>(&incident.dedup_key)
+    .bind::<Nullable<Text>, _>(&incident.labels)
+    .get_result(conn)?;
+    if row.occurrences == 1 {
+        return Ok(Stored {
+            id: row.id,
+            outcome: Outcome::Created,
+        });
+    }
+    record_update(conn, row.id, incident.created, &incident.raw_json)?;
+    Ok(Stored {
+        id: row.id,
+        outcome: Outcome::Updated,
+    })
+}
+
+/// Keeps a delivery that updated an incident as its event. (The incident's first delivery
+/// was saved as its `created` event by a trigger when its payload was first replaced.)
+fn record_update(
+    conn: &mut Conn,
+    incident_id: i64,
+    received: NaiveDateTime,
+    body: &str,
+) -> QueryResult<()> {
+    use super::schema::incident_events;
+    diesel::insert_into(incident_events::table)
+        .values((
+            incident_events::incident_id.eq(incident_id),
+            incident_events::kind.eq("updated"),
+            incident_events::received.eq(received),
+            incident_events::body.eq(body),
+        ))
+        .execute(conn)
+        .map(drop)
 }
 
 fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {

@@ -3,6 +3,7 @@
 mod admin_api;
 mod auth;
 mod cli;
+mod correlation;
 mod durability;
 mod helpers;
 mod ingest;

@@ -1,0 +1,142 @@
+//! SPEC 6: dedup keys update the open incident, history is kept as events, response shapes.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const AUTH: Option<(&str, &str)> = Some(("u", "p"));
+
+fn dedup_instance(env: &TestEnv) {
+    let file = env.path("dedup.json");
+    std::fs::write(
+        &file,
+        json!({"name": "$.title", "dedup_key": "$.story"}).to_string(),
+    )
+    .unwrap();
+    env.add_instance(
+        "xops",
+        "u",
+        "p",
+        &["--mapping-file", file.to_str().unwrap()],
+    );
+}
+
+#[test]
+fn a_repeated_dedup_key_updates_one_incident_and_keeps_every_delivery() {
+    let env = TestEnv::new();
+    dedup_instance(&env);
+    let server = env.serve(&[]);
+    let mut statuses = Vec::new();
+    let mut ids = HashSet::new();
+    for n in 0..3 {
+        let (status, body) = post_json(
+            &server.execute_url("xops"),
+            AUTH,
+            &json!({"title": format!("Story v{n}"), "story": "st-1", "n": n}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        statuses.push(body[0]["status"].as_str().unwrap().to_string());
+        ids.insert(body[0]["id"].as_i64().unwrap());
+    }
+    assert_eq!(statuses, vec!["created", "updated", "updated"]);
+    assert_eq!(ids.len(), 1, "one incident for one key");
+    let id = *ids.iter().next().unwrap();
+    let incident = env.incident(id);
+    assert_eq!(
+        (
+            incident["occurrences"].as_i64(),
+            incident["status"].as_str()
+        ),
+        (Some(3), Some("open"))
+    );
+    assert_eq!(
+        incident["name"], "Story v2",
+        "re-mapped from the latest payload"
+    );
+    assert_eq!(incident["raw_json"]["n"], 2);
+    assert!(incident["last_seen"].is_string());
+
+    let events = env.json(&["incidents", "show", &id.to_string(), "--events", "--json"]);
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["created", "updated", "updated"]);
+    let ns: Vec<i64> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, vec![0, 1, 2], "no update overwrote history");
+
+    // Another key, or none, makes new incidents.
+    let (_, other) = post_json(
+        &server.execute_url("xops"),
+        AUTH,
+        r#"[{"title":"B","story":"st-2"},{"title":"C"}]"#,
+    );
+    assert_eq!(other[0]["status"], "created");
+    assert_eq!(other[1]["status"], "created");
+    assert_eq!(env.all_incident_ids().len(), 3);
+    let single = env.json(&[
+        "incidents",
+        "show",
+        &other[1]["id"].to_string(),
+        "--events",
+        "--json",
+    ]);
+    assert_eq!(single.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn fifty_concurrent_deliveries_with_one_key_make_one_incident_with_fifty_occurrences() {
+    let env = TestEnv::new();
+    dedup_instance(&env);
+    let server = env.serve(&[]);
+    let url = server.execute_url("xops");
+    let senders: Vec<_> = (0..50)
+        .map(|n| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let (status, body) = post_json(
+                    &url,
+                    AUTH,
+                    &json!({"title": "Same story", "story": "st-c", "n": n}).to_string(),
+                );
+                assert_eq!(status, 200, "{body}");
+                body[0]["id"].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let ids: HashSet<i64> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let incident = env.incident(*ids.iter().next().unwrap());
+    assert_eq!(incident["occurrences"], 50);
+    assert_eq!(env.all_incident_ids().len(), 1);
+}
+
+#[test]
+fn response_object_gives_one_correlation_id() {
+    let env = TestEnv::new();
+    env.add_instance("cma", "u", "p", &[]);
+    let server = env.serve(&[]);
+    let url = format!("{}?response=object", server.execute_url("cma"));
+    let (status, body) = post_json(&url, AUTH, r#"[{"name":"a"},{"name":"b"}]"#);
+    assert_eq!(status, 200, "{body}");
+    let items = body["incidents"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(body["id"], items[0]["id"]);
+    assert_eq!(items[1]["status"], "created");
+    let (_, empty) = post_json(&url, AUTH, "[]");
+    assert_eq!(empty, json!({"id": null, "incidents": []}));
+    let (_, plain) = post_json(&server.execute_url("cma"), AUTH, r#"{"name":"c"}"#);
+    assert!(
+        plain.is_array(),
+        "without the parameter the answer stays an array: {plain}"
+    );
+}
