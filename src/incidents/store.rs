@@ -170,3 +170,75 @@ pub fn events(conn: &mut Conn, id: i64) -> Result<Vec<super::EventView>, Service
         })
         .collect())
 }
+
+/// Fields a delivery brings to an existing incident; `None` keeps what the incident has.
+pub struct Delivery {
+    pub name: Option<String>,
+    pub type_: Option<String>,
+    pub severity: Option<String>,
+    pub labels: Option<String>,
+    pub raw_json: String,
+    pub received: NaiveDateTime,
+}
+
+/// Updates incident `id` of `instance` from a delivery (PUT, the correlated-update flow):
+/// latest payload, fields the delivery names, one more occurrence, last seen now, and the
+/// delivery kept as an event. Answers only after the commit.
+pub fn update_from_delivery(
+    conn: &mut Conn,
+    instance: &str,
+    id: i64,
+    delivery: &Delivery,
+) -> Result<IncidentView, ServiceError> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Updated {
+        #[diesel(sql_type = BigInt)]
+        #[allow(dead_code)]
+        id: i64,
+    }
+    conn.immediate_transaction(|conn| {
+        let updated: Option<Updated> = diesel::sql_query(
+            "UPDATE incidents SET raw_json = ?, name = COALESCE(?, name), type = COALESCE(?, type), \
+             severity = COALESCE(?, severity), labels = COALESCE(?, labels), \
+             occurrences = occurrences + 1, last_seen = ? WHERE id = ? AND instance = ? RETURNING id",
+        )
+        .bind::<Text, _>(&delivery.raw_json)
+        .bind::<Nullable<Text>, _>(&delivery.name)
+        .bind::<Nullable<Text>, _>(&delivery.type_)
+        .bind::<Nullable<Text>, _>(&delivery.severity)
+        .bind::<Nullable<Text>, _>(&delivery.labels)
+        .bind::<Timestamp, _>(delivery.received)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(instance)
+        .get_result(conn)
+        .optional()?;
+        if updated.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "Instance '{instance}' has no incident {id}."
+            )));
+        }
+        record_update(conn, id, delivery.received, &delivery.raw_json)?;
+        get(conn, id)
+    })
+}
+
+/// Keeps a delivery that updated an incident as its event. (The incident's first delivery is
+/// saved as its `created` event by a trigger when its payload is first replaced.)
+pub fn record_update(
+    conn: &mut Conn,
+    incident_id: i64,
+    received: NaiveDateTime,
+    body: &str,
+) -> QueryResult<()> {
+    use crate::storage::schema::incident_events;
+    diesel::insert_into(incident_events::table)
+        .values((
+            incident_events::incident_id.eq(incident_id),
+            incident_events::kind.eq("updated"),
+            incident_events::received.eq(received),
+            incident_events::body.eq(body),
+        ))
+        .execute(conn)
+        .map(drop)
+}

@@ -38,22 +38,100 @@ async fn dispatch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rest = req.match_info().unprocessed();
-    let name = rest
+    let segments: Vec<&str> = rest
         .strip_prefix('/')
-        .filter(|n| !n.is_empty() && !n.contains('/'));
-    match name {
-        None => Err(ApiError::not_found(format!(
+        .unwrap_or_default()
+        .split('/')
+        .collect();
+    let not_allowed = |what: &str| {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("Send {what}."),
+        ))
+    };
+    match segments.as_slice() {
+        [name] if !name.is_empty() && req.method() == Method::POST => {
+            execute(&req, name, payload, &state).await
+        }
+        [name] if !name.is_empty() => not_allowed("events with POST"),
+        [name, id] if !name.is_empty() && req.method() == Method::PUT => {
+            update(&req, name, id, payload, &state).await
+        }
+        [name, _] if !name.is_empty() => not_allowed("updates to an incident with PUT"),
+        _ => Err(ApiError::not_found(format!(
             "No route for {} {}. Events go to POST /instance/execute/<instance>.",
             req.method(),
             req.path()
         ))),
-        Some(_) if req.method() != Method::POST => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Send events with POST.",
-        )),
-        Some(name) => execute(&req, name, payload, &state).await,
     }
+}
+
+/// `PUT /instance/execute/{name}/{id}`: updates incident `id` of that instance from the body
+/// (the correlated-update flow of senders such as Cato CMA). The body is one object; the
+/// instance's mapping applies; fields the delivery does not name keep their values.
+async fn update(
+    req: &HttpRequest,
+    name: &str,
+    id: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let received = Utc::now().naive_utc().trunc_subsecs(3);
+    let instance = admit(state, name, req.headers()).await?;
+    let missing = || ApiError::not_found(format!("Instance '{name}' has no incident {id}."));
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    let bytes = read_body(payload, req.headers(), &state.limits).await?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mut elements = body::parse(&bytes, content_type, &state.limits)?;
+    if elements.len() != 1 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "An update takes one JSON object (or one form), not an array.",
+        ));
+    }
+    let headers = redacted_headers(req.headers(), &instance.secret_headers);
+    let ctx = RequestContext {
+        instance: &instance,
+        received,
+        headers: &headers,
+    };
+    let mut prepared = prepare(0, elements.remove(0), &ctx)?;
+    let first = prepared.remove(0);
+    let incident = first.incident;
+    let delivery = crate::incidents::store::Delivery {
+        // Defaults are not news: only what the delivery itself names replaces a field.
+        name: (incident.name != fields::DEFAULT_NAME).then_some(incident.name),
+        type_: incident
+            .type_
+            .filter(|t| Some(t) != instance.incident_type.as_ref()),
+        severity: incident.severity,
+        labels: incident.labels,
+        raw_json: incident.raw_json,
+        received,
+    };
+    let pool = state.pool.clone();
+    let instance_name = instance.name.clone();
+    let updated = web::block(move || -> Result<_, crate::error::ServiceError> {
+        let mut conn = pool.get()?;
+        crate::incidents::store::update_from_delivery(&mut conn, &instance_name, id, &delivery)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&anyhow::anyhow!("update did not run: {e}")))??;
+    let item = Created {
+        id: updated.id,
+        instance: &updated.instance,
+        name: &updated.name,
+        type_: updated.type_.as_deref(),
+        occurred: updated.occurred.clone(),
+        created: updated.created.clone(),
+        status: "updated",
+        warnings: &first.warnings,
+    };
+    Ok(respond(req, vec![item]))
 }
 
 /// `POST /` on an instance's own listener (see `listeners`).

@@ -294,31 +294,11 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
             outcome: Outcome::Created,
         });
     }
-    record_update(conn, row.id, incident.created, &incident.raw_json)?;
+    crate::incidents::store::record_update(conn, row.id, incident.created, &incident.raw_json)?;
     Ok(Stored {
         id: row.id,
         outcome: Outcome::Updated,
     })
-}
-
-/// Keeps a delivery that updated an incident as its event. (The incident's first delivery
-/// was saved as its `created` event by a trigger when its payload was first replaced.)
-fn record_update(
-    conn: &mut Conn,
-    incident_id: i64,
-    received: NaiveDateTime,
-    body: &str,
-) -> QueryResult<()> {
-    use super::schema::incident_events;
-    diesel::insert_into(incident_events::table)
-        .values((
-            incident_events::incident_id.eq(incident_id),
-            incident_events::kind.eq("updated"),
-            incident_events::received.eq(received),
-            incident_events::body.eq(body),
-        ))
-        .execute(conn)
-        .map(drop)
 }
 
 fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {

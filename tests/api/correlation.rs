@@ -140,3 +140,107 @@ fn response_object_gives_one_correlation_id() {
         "without the parameter the answer stays an array: {plain}"
     );
 }
+
+fn put(url: &str, auth: Option<(&str, &str)>, body: &str) -> (u16, serde_json::Value) {
+    let mut request = client().put(url).body(body.to_string());
+    if let Some((u, p)) = auth {
+        request = request.basic_auth(u, Some(p));
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or_default())
+}
+
+#[test]
+fn put_updates_an_incident_of_that_instance_and_keeps_the_history() {
+    let env = TestEnv::new();
+    env.add_instance("cato", "u", "p", &["--preset", "cato"]);
+    env.add_instance("other", "u", "p", &[]);
+    let server = env.serve(&[]);
+    // Create: Cato reads the correlation id from the response at a JSON path.
+    let url = format!("{}?response=object", server.execute_url("cato"));
+    let (_, created) = post_json(
+        &url,
+        AUTH,
+        r#"{"title":"XOps story: Suspicious DNS","storyId":"NA","criticality":5}"#,
+    );
+    let id = created["id"].as_i64().unwrap();
+    // Update with the id Cato kept.
+    let (status, updated) = put(
+        &format!("{}/{id}", server.execute_url("cato")),
+        AUTH,
+        r#"{"title":"XOps story: Suspicious DNS (escalated)","criticality":9}"#,
+    );
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated[0]["id"].as_i64(), updated[0]["status"].as_str()),
+        (Some(id), Some("updated"))
+    );
+    assert_eq!(updated[0]["name"], "XOps story: Suspicious DNS (escalated)");
+    let incident = env.incident(id);
+    assert_eq!(
+        (
+            incident["occurrences"].as_i64(),
+            incident["severity"].as_str()
+        ),
+        (Some(2), Some("critical"))
+    );
+    let events = env.json(&["incidents", "show", &id.to_string(), "--events", "--json"]);
+    let criticality: Vec<i64> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"]["criticality"].as_i64().unwrap())
+        .collect();
+    assert_eq!(criticality, vec![5, 9]);
+
+    // A body that names nothing keeps the name.
+    let (status, kept) = put(
+        &format!("{}/{id}", server.execute_url("cato")),
+        AUTH,
+        r#"{"note":"analyst comment"}"#,
+    );
+    assert_eq!(
+        (status, kept[0]["name"].as_str()),
+        (200, Some("XOps story: Suspicious DNS (escalated)"))
+    );
+
+    // Someone else's incident, an unknown id, no credentials, an array body.
+    let (status, answer) = put(&format!("{}/{id}", server.execute_url("other")), AUTH, "{}");
+    assert_eq!((status, answer["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        put(
+            &format!("{}/999999", server.execute_url("cato")),
+            AUTH,
+            "{}"
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        put(&format!("{}/abc", server.execute_url("cato")), AUTH, "{}").0,
+        404
+    );
+    assert_eq!(
+        put(&format!("{}/{id}", server.execute_url("cato")), None, "{}").0,
+        401
+    );
+    assert_eq!(
+        put(
+            &format!("{}/{id}", server.execute_url("cato")),
+            AUTH,
+            "[{},{}]"
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        client()
+            .post(format!("{}/{id}", server.execute_url("cato")))
+            .send()
+            .unwrap()
+            .status(),
+        405
+    );
+    assert_eq!(env.incident(id)["occurrences"], 3);
+}
