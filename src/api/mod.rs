@@ -52,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/incidents", web::get().to(list_incidents))
             .route("/incidents/export", web::get().to(export_incidents))
             .route("/incidents/{id}", web::get().to(show_incident))
+            .route("/incidents/{id}", web::patch().to(update_incident))
             .route("/incidents/{id}/events", web::get().to(incident_events))
             .route("/instances", web::get().to(list_instances))
             .route("/instances", web::post().to(create_instance))
@@ -82,13 +83,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(title = "intake", description = "Admin and analyst interface of the intake webhook receiver."),
     paths(
-        list_incidents, export_incidents, show_incident, incident_events, list_instances, create_instance,
+        list_incidents, export_incidents, show_incident, update_incident, incident_events,
+        list_instances, create_instance,
         show_instance, update_instance, remove_instance, add_credential, remove_credential,
         list_samples, clear_samples, test_mapping, install_certificate
     ),
     components(schemas(
         IncidentView, EventView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
-        UpdateInstance, NewCredential, NewCertificate, MappingTest, ErrorBody
+        UpdateInstance, NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody
     )),
     modifiers(&BearerAuth)
 )]
@@ -316,6 +318,30 @@ async fn incident_events(
     let id = id.into_inner();
     let events = blocking(&state, move |conn| incidents::store::events(conn, id)).await?;
     Ok(HttpResponse::Ok().json(events))
+}
+
+/// `PATCH /api/v1/incidents/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentChange {
+    /// `open`, `acknowledged` or `resolved`.
+    status: String,
+}
+
+#[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "intake", summary = "Change an incident's status (analyst)", params(("id" = i64, Path)), request_body = IncidentChange, responses((status = 200, body = IncidentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn update_incident(
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<IncidentChange>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let (id, status) = (id.into_inner(), body.into_inner().status);
+    let updated = blocking(&state, move |conn| {
+        incidents::store::set_status(conn, id, &status)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(updated))
 }
 
 /// NDJSON, one incident per line, newest first, read a page at a time so memory stays flat

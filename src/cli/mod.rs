@@ -267,6 +267,14 @@ pub enum IncidentsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change an incident's status: open, acknowledged or resolved.
+    Update {
+        id: i64,
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one incident with its raw JSON.
     Show {
         id: i64,
@@ -637,6 +645,10 @@ fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::
         IncidentsCommand::Show { id, json, .. } => {
             let found = incidents::store::get(&mut conn, id).map_err(fail)?;
             output::incident(&found, json);
+        }
+        IncidentsCommand::Update { id, status, json } => {
+            let updated = incidents::store::set_status(&mut conn, id, &status).map_err(fail)?;
+            output::incident(&updated, json);
         }
     }
     Ok(())

@@ -242,3 +242,32 @@ pub fn record_update(
         .execute(conn)
         .map(drop)
 }
+
+/// The statuses an incident can have.
+pub const STATUSES: [&str; 3] = ["open", "acknowledged", "resolved"];
+
+/// Sets an incident's status (analysts). Reopening is refused when another unresolved
+/// incident already has the same dedup key.
+pub fn set_status(conn: &mut Conn, id: i64, status: &str) -> Result<IncidentView, ServiceError> {
+    if !STATUSES.contains(&status) {
+        return Err(ServiceError::Invalid(format!(
+            "status: '{status}' is not a status ({})",
+            STATUSES.join(", ")
+        )));
+    }
+    conn.immediate_transaction(|conn| {
+        let changed = diesel::update(incidents::table.find(id))
+            .set(incidents::status.eq(status))
+            .execute(conn)
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => ServiceError::Conflict(format!(
+                    "status: incident {id} cannot reopen, another open incident has its dedup key"
+                )),
+                other => other,
+            })?;
+        if changed == 0 {
+            return Err(ServiceError::NotFound(format!("no incident {id}")));
+        }
+        get(conn, id)
+    })
+}

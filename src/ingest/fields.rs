@@ -144,6 +144,7 @@ fn prepare_text(
             severity: None,
             dedup_key: None,
             labels: None,
+            resolves: false,
         },
         sample: sample(raw.get(), ctx),
         warnings,
@@ -236,6 +237,7 @@ fn prepare_object(
                 dedup_key: mapped.dedup_key,
                 labels: (!mapped.labels.is_empty())
                     .then(|| serde_json::to_string(&mapped.labels).unwrap_or_default()),
+                resolves: mapped.resolves,
             },
             // One sample per element as it arrived, however many incidents it made.
             sample: if i == 0 { sample(arrived, ctx) } else { None },

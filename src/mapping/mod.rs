@@ -53,6 +53,18 @@ pub struct MappingDoc {
     /// A JSONPath to an array: each element becomes its own incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<String>,
+    /// A delivery matching this resolves the incident it lands on (e.g. Alertmanager
+    /// `{"when": "$.status", "matches": "^resolved$"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_when: Option<ConditionDoc>,
+}
+
+/// A condition: the value at `when` matches the regex `matches`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionDoc {
+    pub when: String,
+    pub matches: String,
 }
 
 /// A target: one expression, a list tried in order, or the long form.
@@ -219,6 +231,7 @@ pub struct Mapping {
     classify: Vec<ClassifyRule>,
     severity_map: BTreeMap<String, String>,
     split: Option<Path>,
+    resolve_when: Option<(Path, Regex)>,
 }
 
 /// What a mapping yields for one incident. `None` means "no value": the usual rules apply.
@@ -232,6 +245,8 @@ pub struct Mapped {
     pub severity: Option<String>,
     pub dedup_key: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// The delivery matched `resolve_when`.
+    pub resolves: bool,
 }
 
 /// One incident's worth of payload after `split`.
@@ -366,7 +381,15 @@ impl MappingDoc {
         macro_rules! over {
             ($($field:ident),*) => { $( if self.$field.is_some() { merged.$field = self.$field.clone(); } )* };
         }
-        over!(name, type_, occurred, severity, dedup_key, split);
+        over!(
+            name,
+            type_,
+            occurred,
+            severity,
+            dedup_key,
+            split,
+            resolve_when
+        );
         merged.labels.extend(self.labels.clone());
         merged.severity_map.extend(self.severity_map.clone());
         merged.classify = self
@@ -431,6 +454,18 @@ impl MappingDoc {
                 .split
                 .as_deref()
                 .map(|s| compile_path("split", s))
+                .transpose()?,
+            resolve_when: doc
+                .resolve_when
+                .as_ref()
+                .map(|c| {
+                    Ok::<_, String>((
+                        compile_path("resolve_when.when", &c.when)?,
+                        Regex::new(&c.matches).map_err(|e| {
+                            invalid("resolve_when.matches", format!("invalid regex: {e}"))
+                        })?,
+                    ))
+                })
                 .transpose()?,
         })
     }
@@ -577,6 +612,10 @@ impl Mapping {
                 .iter()
                 .filter_map(|(k, t)| t.text(scope).map(|v| (k.clone(), v)))
                 .collect(),
+            resolves: self.resolve_when.as_ref().is_some_and(|(when, matches)| {
+                when.first(scope)
+                    .is_some_and(|v| matches.is_match(&as_text(&v)))
+            }),
         };
         for rule in &self.classify {
             let hit = rule

@@ -42,6 +42,7 @@ const ALERTMANAGER: &str = r#"{
   "severity_map": {"critical": "critical", "page": "high", "error": "high", "warning": "medium",
                    "warn": "medium", "info": "info", "none": "info"},
   "dedup_key": "$.fingerprint",
+  "resolve_when": {"when": "$.status", "matches": "^resolved$"},
   "labels": {"status": "$.status", "instance": "$.labels.instance", "job": "$.labels.job",
              "receiver": "$parent.receiver", "generator_url": "$.generatorURL"}
 }"#;

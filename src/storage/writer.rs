@@ -44,6 +44,8 @@ pub struct NewIncident {
     pub dedup_key: Option<String>,
     /// A JSON object's text, or None.
     pub labels: Option<String>,
+    /// The delivery resolves the incident it lands on (mapping `resolve_when`).
+    pub resolves: bool,
 }
 
 /// A received element kept as a sample.
@@ -193,7 +195,7 @@ fn storage_error(error: diesel::result::Error) -> WriteError {
     WriteError::Storage(error.to_string())
 }
 
-/// Rows per multi-row INSERT: 9 bound values a row stays far below SQLite's variable limit.
+/// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 500;
 
 /// Stores the incidents and samples of several requests; returns each request's incidents
@@ -221,6 +223,7 @@ fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<Stored
                     incidents::severity.eq(&i.severity),
                     incidents::dedup_key.eq(&i.dedup_key),
                     incidents::labels.eq(&i.labels),
+                    incidents::status.eq(if i.resolves { "resolved" } else { "open" }),
                 )
             })
             .collect();
@@ -288,6 +291,11 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
     .bind::<Nullable<Text>, _>(&incident.dedup_key)
     .bind::<Nullable<Text>, _>(&incident.labels)
     .get_result(conn)?;
+    if incident.resolves {
+        diesel::update(incidents::table.find(row.id))
+            .set(incidents::status.eq("resolved"))
+            .execute(conn)?;
+    }
     if row.occurrences == 1 {
         return Ok(Stored {
             id: row.id,

@@ -244,3 +244,102 @@ fn put_updates_an_incident_of_that_instance_and_keeps_the_history() {
     );
     assert_eq!(env.incident(id)["occurrences"], 3);
 }
+
+fn alert(status: &str, fingerprint: &str) -> String {
+    json!({"status": status, "receiver": "intake", "alerts": [{
+        "status": status, "labels": {"alertname": "HighCPU", "severity": "warning"},
+        "annotations": {"summary": "CPU high"}, "startsAt": "2026-11-20T08:00:00Z",
+        "fingerprint": fingerprint}]})
+    .to_string()
+}
+
+#[test]
+fn a_resolving_delivery_resolves_and_the_next_one_opens_a_new_incident() {
+    let env = TestEnv::new();
+    env.add_instance("am", "u", "p", &["--preset", "alertmanager"]);
+    let server = env.serve(&[]);
+    let url = server.execute_url("am");
+    let (_, first) = post_json(&url, AUTH, &alert("firing", "fp-1"));
+    let (_, again) = post_json(&url, AUTH, &alert("firing", "fp-1"));
+    let (_, resolved) = post_json(&url, AUTH, &alert("resolved", "fp-1"));
+    let id = first[0]["id"].as_i64().unwrap();
+    assert_eq!(again[0]["id"].as_i64(), Some(id));
+    assert_eq!(
+        (resolved[0]["id"].as_i64(), resolved[0]["status"].as_str()),
+        (Some(id), Some("updated"))
+    );
+    let incident = env.incident(id);
+    assert_eq!(
+        (
+            incident["status"].as_str(),
+            incident["occurrences"].as_i64()
+        ),
+        (Some("resolved"), Some(3))
+    );
+
+    let (_, reopened) = post_json(&url, AUTH, &alert("firing", "fp-1"));
+    let new_id = reopened[0]["id"].as_i64().unwrap();
+    assert_ne!(
+        new_id, id,
+        "a delivery for a resolved incident's key opens a new incident"
+    );
+    assert_eq!(reopened[0]["status"], "created");
+    assert_eq!(env.incident(new_id)["status"], "open");
+
+    // The old one cannot reopen while the new one holds the key.
+    let out = env.run(
+        &["incidents", "update", &id.to_string(), "--status", "open"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reopen"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn analysts_change_status_over_http_and_the_cli() {
+    let env = TestEnv::new();
+    env.add_instance("s", "u", "p", &[]);
+    let analyst = env
+        .ok(&["token", "create", "--role", "analyst"], None)
+        .trim()
+        .to_string();
+    let server = env.serve(&[]);
+    let (_, created) = post_json(&server.execute_url("s"), AUTH, r#"{"name":"x"}"#);
+    let id = created[0]["id"].as_i64().unwrap();
+    let patch = |body: serde_json::Value| {
+        let response = client()
+            .patch(server.url(&format!("/api/v1/incidents/{id}")))
+            .bearer_auth(&analyst)
+            .json(&body)
+            .send()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().unwrap(),
+        )
+    };
+    let (status, body) = patch(json!({"status": "acknowledged"}));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("acknowledged"))
+    );
+    let (status, body) = patch(json!({"status": "closed"}));
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().starts_with("status:"),
+        "{body}"
+    );
+    let shown = env.json(&[
+        "incidents",
+        "update",
+        &id.to_string(),
+        "--status",
+        "resolved",
+        "--json",
+    ]);
+    assert_eq!(shown["status"], "resolved");
+    let listed = env.json(&["incidents", "list", "--json"]);
+    assert_eq!(listed[0]["status"], "resolved");
+}
