@@ -20,7 +20,7 @@ use crate::auth::{presented_secrets, Unverified};
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
-use crate::storage::writer::{WriteBatch, WriteError};
+use crate::storage::writer::{Idempotency, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
 use fields::{prepare, RequestContext};
 
@@ -123,15 +123,15 @@ async fn update(
     .map_err(|e| ApiError::internal(&anyhow::anyhow!("update did not run: {e}")))??;
     let item = Created {
         id: updated.id,
-        instance: &updated.instance,
-        name: &updated.name,
-        type_: updated.type_.as_deref(),
-        occurred: updated.occurred.clone(),
-        created: updated.created.clone(),
+        instance: updated.instance,
+        name: updated.name,
+        type_: updated.type_,
+        occurred: updated.occurred,
+        created: updated.created,
         status: "updated",
-        warnings: &first.warnings,
+        warnings: first.warnings,
     };
-    Ok(respond(req, vec![item]))
+    Ok(json_response(render_items(vec![item], wants_object(req))))
 }
 
 /// `POST /` on an instance's own listener (see `listeners`).
@@ -144,20 +144,73 @@ pub async fn execute_served_instance(
     execute(&req, &served.0, payload, &state).await
 }
 
-/// One created incident in the response.
+/// One incident in the response.
 #[derive(Serialize)]
-struct Created<'a> {
+struct Created {
     id: i64,
-    instance: &'a str,
-    name: &'a str,
+    instance: String,
+    name: String,
     #[serde(rename = "type")]
-    type_: Option<&'a str>,
+    type_: Option<String>,
     occurred: String,
     created: String,
-    /// `created`, or `updated` when the delivery updated the open incident with its dedup key.
+    /// `created`, or `updated` when the delivery updated an existing incident.
     status: &'static str,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// Everything the response needs but the ids: rendered once the incidents are stored (by the
+/// writer itself for an idempotent request, so that retries get these very bytes).
+struct ResponsePlan {
+    instance: String,
+    created: String,
+    incidents: Vec<(String, Option<String>, String, Vec<String>)>,
+    as_object: bool,
+}
+
+impl ResponsePlan {
+    fn render(&self, stored: &[Stored]) -> String {
+        let items: Vec<Created> = stored
+            .iter()
+            .zip(&self.incidents)
+            .map(|(stored, (name, type_, occurred, warnings))| Created {
+                id: stored.id,
+                instance: self.instance.clone(),
+                name: name.clone(),
+                type_: type_.clone(),
+                occurred: occurred.clone(),
+                created: self.created.clone(),
+                status: stored.outcome.as_str(),
+                warnings: warnings.clone(),
+            })
+            .collect();
+        render_items(items, self.as_object)
+    }
+}
+
+/// The incidents as an array, or, with `?response=object` (senders that read one correlation
+/// id at a JSON path, such as Cato CMA), as `{"id": <first id>, "incidents": [...]}`.
+fn render_items(items: Vec<Created>, as_object: bool) -> String {
+    let rendered = if as_object {
+        let first = items.first().map(|i| i.id);
+        serde_json::to_string(&serde_json::json!({"id": first, "incidents": items}))
+    } else {
+        serde_json::to_string(&items)
+    };
+    rendered.unwrap_or_else(|_| "[]".to_string())
+}
+
+fn wants_object(req: &HttpRequest) -> bool {
+    req.query_string()
+        .split('&')
+        .any(|pair| pair == "response=object")
+}
+
+fn json_response(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 async fn execute(
@@ -176,7 +229,7 @@ async fn execute(
         .and_then(|v| v.to_str().ok());
     let elements = body::parse(&bytes, content_type, &state.limits)?;
     if elements.is_empty() {
-        return Ok(respond(req, Vec::new()));
+        return Ok(json_response(render_items(Vec::new(), wants_object(req))));
     }
 
     let headers = redacted_headers(req.headers(), &instance.secret_headers);
@@ -190,6 +243,7 @@ async fn execute(
         incidents: Vec::with_capacity(elements.len()),
         samples: Vec::new(),
         sample_limit: instance.sample_limit,
+        idempotency: None,
     };
     let mut warnings = Vec::with_capacity(elements.len());
     for (index, element) in elements.into_iter().enumerate() {
@@ -200,13 +254,27 @@ async fn execute(
         }
     }
     // Kept for the response: the batch moves to the writer.
-    let summaries: Vec<_> = batch
-        .incidents
-        .iter()
-        .map(|i| (i.name.clone(), i.type_.clone(), i.occurred))
-        .collect();
+    let plan = Arc::new(ResponsePlan {
+        instance: instance.name.clone(),
+        created: rfc3339(received),
+        incidents: batch
+            .incidents
+            .iter()
+            .zip(warnings)
+            .map(|(i, w)| (i.name.clone(), i.type_.clone(), rfc3339(i.occurred), w))
+            .collect(),
+        as_object: wants_object(req),
+    });
+    if let Some(key) = idempotency_key(req)? {
+        let plan = plan.clone();
+        batch.idempotency = Some(Idempotency {
+            instance: instance.name.clone(),
+            key,
+            render: Box::new(move |stored| plan.render(stored)),
+        });
+    }
 
-    let stored = state.writer.write(batch).await.map_err(|e| match e {
+    let written = state.writer.write(batch).await.map_err(|e| match e {
         WriteError::Saturated => {
             ApiError::unavailable("The server is saturated; nothing was stored. Retry shortly.")
         }
@@ -214,38 +282,25 @@ async fn execute(
             ApiError::unavailable("Storage is unavailable; nothing was stored. Retry shortly.")
         }
     })?;
-
-    let created = rfc3339(received);
-    let items: Vec<Created> = stored
-        .iter()
-        .zip(&summaries)
-        .zip(&warnings)
-        .map(|((stored, (name, type_, occurred)), warnings)| Created {
-            id: stored.id,
-            instance: &instance.name,
-            name,
-            type_: type_.as_deref(),
-            occurred: rfc3339(*occurred),
-            created: created.clone(),
-            status: stored.outcome.as_str(),
-            warnings,
-        })
-        .collect();
-    Ok(respond(req, items))
+    let body = written
+        .response
+        .unwrap_or_else(|| plan.render(&written.stored));
+    Ok(json_response(body))
 }
 
-/// The incidents as an array, or, with `?response=object` (senders that read one correlation
-/// id at a JSON path, such as Cato CMA), as `{"id": <first id>, "incidents": [...]}`.
-fn respond(req: &HttpRequest, items: Vec<Created<'_>>) -> HttpResponse {
-    let wants_object = req
-        .query_string()
-        .split('&')
-        .any(|pair| pair == "response=object");
-    if wants_object {
-        let first = items.first().map(|i| i.id);
-        HttpResponse::Ok().json(serde_json::json!({"id": first, "incidents": items}))
-    } else {
-        HttpResponse::Ok().json(items)
+/// The `Idempotency-Key` header: 1-255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_string()))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters.",
+        )),
     }
 }
 

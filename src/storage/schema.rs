@@ -87,6 +87,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (instance, key) {
+        instance -> Text,
+        key -> Text,
+        response -> Text,
+        created -> Timestamp,
+    }
+}
+
 diesel::joinable!(credentials -> instances (instance_id));
 diesel::joinable!(samples -> instances (instance_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -96,5 +105,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     samples,
     api_tokens,
-    incident_events
+    incident_events,
+    idempotency_keys
 );

@@ -58,13 +58,34 @@ pub struct NewSample {
 }
 
 /// Everything one ingest request stores.
-#[derive(Debug)]
 pub struct WriteBatch {
     pub instance_id: i32,
     pub incidents: Vec<NewIncident>,
     pub samples: Vec<NewSample>,
     /// How many samples the instance keeps.
     pub sample_limit: i32,
+    /// The request's `Idempotency-Key`, with what its response looks like.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An `Idempotency-Key` request: a retry within [`IDEMPOTENCY_RETENTION`] gets the first
+/// response back and stores nothing.
+pub struct Idempotency {
+    pub instance: String,
+    pub key: String,
+    /// Renders the response once the incidents are stored; kept for retries.
+    pub render: Box<dyn Fn(&[Stored]) -> String + Send>,
+}
+
+/// How long a key's response is replayed.
+pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// What a batch came to.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub stored: Vec<Stored>,
+    /// For an idempotent request: the response to send, the first one's for a retry.
+    pub response: Option<String>,
 }
 
 /// Why a batch was not stored.
@@ -80,7 +101,7 @@ pub enum WriteError {
 
 struct Job {
     batch: WriteBatch,
-    reply: oneshot::Sender<Result<Vec<Stored>, WriteError>>,
+    reply: oneshot::Sender<Result<Written, WriteError>>,
 }
 
 /// What happened to one incident of a batch.
@@ -130,7 +151,7 @@ impl Writer {
 
     /// Queues a batch and waits until it is committed; returns each incident's id and
     /// outcome, in order.
-    pub async fn write(&self, batch: WriteBatch) -> Result<Vec<Stored>, WriteError> {
+    pub async fn write(&self, batch: WriteBatch) -> Result<Written, WriteError> {
         let (reply, answer) = oneshot::channel();
         match self.queue.try_send(Job { batch, reply }) {
             Ok(()) => {}
@@ -176,7 +197,7 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
             for job in group.drain(..) {
                 let result = conn
                     .immediate_transaction(|conn| store(conn, &[&job.batch]))
-                    .map(|mut ids| ids.pop().unwrap_or_default())
+                    .map(|mut written| written.pop().unwrap_or_default())
                     .map_err(storage_error);
                 let _ = job.reply.send(result);
             }
@@ -202,7 +223,84 @@ const ROWS_PER_INSERT: usize = 500;
 /// in input order. Incidents without a dedup key go in as multi-row INSERTs (one statement
 /// for many rows costs far less than one a row); those with one are upserts onto the open
 /// incident with that key (see `upsert`).
-fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<Stored>>> {
+fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Written>> {
+    // Retries of an idempotent request already answered: replay, store nothing. Checked in
+    // this transaction, so concurrent retries (even in one group) cannot both store. Nothing
+    // here changes the batches: a failed group is retried from them as they came.
+    let mut replays: Vec<Option<String>> = Vec::with_capacity(batches.len());
+    for batch in batches {
+        replays.push(match &batch.idempotency {
+            Some(idem) => earlier_response(conn, &idem.instance, &idem.key)?,
+            None => None,
+        });
+    }
+    let fresh: Vec<&WriteBatch> = batches
+        .iter()
+        .zip(&replays)
+        .filter(|(_, replay)| replay.is_none())
+        .map(|(batch, _)| *batch)
+        .collect();
+    let mut stored = store_incidents(conn, &fresh)?.into_iter();
+    let mut written = Vec::with_capacity(batches.len());
+    for (batch, replay) in batches.iter().zip(replays) {
+        if let Some(earlier) = replay {
+            written.push(Written {
+                stored: Vec::new(),
+                response: Some(earlier),
+            });
+            continue;
+        }
+        let stored = stored.next().unwrap_or_default();
+        let response = match &batch.idempotency {
+            Some(idem) => {
+                let response = (idem.render)(&stored);
+                remember_response(conn, &idem.instance, &idem.key, &response)?;
+                Some(response)
+            }
+            None => None,
+        };
+        written.push(Written { stored, response });
+    }
+    Ok(written)
+}
+
+/// A key's first response, if it is within the retention window.
+fn earlier_response(conn: &mut Conn, instance: &str, key: &str) -> QueryResult<Option<String>> {
+    use super::schema::idempotency_keys as keys;
+    let since = chrono::Utc::now().naive_utc() - IDEMPOTENCY_RETENTION;
+    keys::table
+        .filter(keys::instance.eq(instance))
+        .filter(keys::key.eq(key))
+        .filter(keys::created.gt(since))
+        .select(keys::response)
+        .first(conn)
+        .optional()
+}
+
+/// Keeps a key's response (replacing one past the window) and forgets expired keys.
+fn remember_response(
+    conn: &mut Conn,
+    instance: &str,
+    key: &str,
+    response: &str,
+) -> QueryResult<()> {
+    use super::schema::idempotency_keys as keys;
+    let now = chrono::Utc::now().naive_utc();
+    diesel::delete(keys::table.filter(keys::created.le(now - IDEMPOTENCY_RETENTION)))
+        .execute(conn)?;
+    diesel::replace_into(keys::table)
+        .values((
+            keys::instance.eq(instance),
+            keys::key.eq(key),
+            keys::response.eq(response),
+            keys::created.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Stores the incidents and samples of the batches; each batch's incidents in input order.
+fn store_incidents(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<Stored>>> {
     let all: Vec<&NewIncident> = batches.iter().flat_map(|b| &b.incidents).collect();
     let mut stored: Vec<Option<Stored>> = vec![None; all.len()];
     let plain: Vec<usize> = (0..all.len())

@@ -343,3 +343,61 @@ fn analysts_change_status_over_http_and_the_cli() {
     let listed = env.json(&["incidents", "list", "--json"]);
     assert_eq!(listed[0]["status"], "resolved");
 }
+
+fn post_with_key(url: &str, key: &str, body: &str) -> (u16, String) {
+    let response = client()
+        .post(url)
+        .basic_auth("u", Some("p"))
+        .header("Idempotency-Key", key)
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn idempotency_key_retries_get_the_first_response_and_store_nothing() {
+    let env = TestEnv::new();
+    env.add_instance("idem", "u", "p", &[]);
+    env.add_instance("other", "u", "p", &[]);
+    let server = env.serve(&[]);
+    let url = server.execute_url("idem");
+    let body = r#"[{"name":"a"},{"name":"b","occurred":"soon"}]"#;
+    let (status, first) = post_with_key(&url, "delivery-1", body);
+    assert_eq!(status, 200, "{first}");
+    for _ in 0..3 {
+        assert_eq!(
+            post_with_key(&url, "delivery-1", body),
+            (200, first.clone()),
+            "a retry differs"
+        );
+    }
+    assert_eq!(env.all_incident_ids().len(), 2);
+
+    // Concurrent retries of a new key: one set of incidents, the same answer for all.
+    let answers: Vec<_> = (0..10)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || post_with_key(&url, "delivery-2", r#"{"name":"c"}"#))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(
+        answers.iter().all(|a| a == &answers[0] && a.0 == 200),
+        "{answers:?}"
+    );
+    assert_eq!(env.all_incident_ids().len(), 3);
+
+    // Keys are per instance; a new key is a new delivery.
+    assert_ne!(
+        post_with_key(&server.execute_url("other"), "delivery-1", body).1,
+        first
+    );
+    assert_ne!(post_with_key(&url, "delivery-3", body).1, first);
+    assert_eq!(env.all_incident_ids().len(), 3 + 2 + 2);
+    let (status, refused) = post_with_key(&url, "bad key with spaces", "{}");
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("invalid_idempotency_key"));
+}
