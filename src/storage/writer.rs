@@ -68,13 +68,16 @@ pub struct WriteBatch {
     pub idempotency: Option<Idempotency>,
 }
 
+/// Renders a response from the stored incidents.
+pub type RenderResponse = Box<dyn Fn(&[Stored]) -> String + Send>;
+
 /// An `Idempotency-Key` request: a retry within [`IDEMPOTENCY_RETENTION`] gets the first
 /// response back and stores nothing.
 pub struct Idempotency {
     pub instance: String,
     pub key: String,
     /// Renders the response once the incidents are stored; kept for retries.
-    pub render: Box<dyn Fn(&[Stored]) -> String + Send>,
+    pub render: RenderResponse,
 }
 
 /// How long a key's response is replayed.
@@ -224,42 +227,65 @@ const ROWS_PER_INSERT: usize = 500;
 /// for many rows costs far less than one a row); those with one are upserts onto the open
 /// incident with that key (see `upsert`).
 fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Written>> {
-    // Retries of an idempotent request already answered: replay, store nothing. Checked in
-    // this transaction, so concurrent retries (even in one group) cannot both store. Nothing
-    // here changes the batches: a failed group is retried from them as they came.
-    let mut replays: Vec<Option<String>> = Vec::with_capacity(batches.len());
-    for batch in batches {
-        replays.push(match &batch.idempotency {
-            Some(idem) => earlier_response(conn, &idem.instance, &idem.key)?,
-            None => None,
-        });
+    // Retries of an idempotent request: a key answered in an earlier transaction replays
+    // that answer; a key that comes twice in this group replays its first batch's answer.
+    // Either way nothing is stored for the retry. Nothing here changes the batches: a failed
+    // group is retried from them as they came.
+    enum Plan {
+        Fresh,
+        Earlier(String),
+        SameGroup(usize),
+    }
+    let mut first_in_group: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    let mut plans = Vec::with_capacity(batches.len());
+    for (n, batch) in batches.iter().enumerate() {
+        let plan = match &batch.idempotency {
+            None => Plan::Fresh,
+            Some(idem) => match first_in_group.get(&(idem.instance.as_str(), idem.key.as_str())) {
+                Some(&first) => Plan::SameGroup(first),
+                None => match earlier_response(conn, &idem.instance, &idem.key)? {
+                    Some(earlier) => Plan::Earlier(earlier),
+                    None => {
+                        first_in_group.insert((&idem.instance, &idem.key), n);
+                        Plan::Fresh
+                    }
+                },
+            },
+        };
+        plans.push(plan);
     }
     let fresh: Vec<&WriteBatch> = batches
         .iter()
-        .zip(&replays)
-        .filter(|(_, replay)| replay.is_none())
+        .zip(&plans)
+        .filter(|(_, plan)| matches!(plan, Plan::Fresh))
         .map(|(batch, _)| *batch)
         .collect();
     let mut stored = store_incidents(conn, &fresh)?.into_iter();
-    let mut written = Vec::with_capacity(batches.len());
-    for (batch, replay) in batches.iter().zip(replays) {
-        if let Some(earlier) = replay {
-            written.push(Written {
+    let mut written: Vec<Written> = Vec::with_capacity(batches.len());
+    for (batch, plan) in batches.iter().zip(plans) {
+        let next = match plan {
+            Plan::Earlier(earlier) => Written {
                 stored: Vec::new(),
                 response: Some(earlier),
-            });
-            continue;
-        }
-        let stored = stored.next().unwrap_or_default();
-        let response = match &batch.idempotency {
-            Some(idem) => {
-                let response = (idem.render)(&stored);
-                remember_response(conn, &idem.instance, &idem.key, &response)?;
-                Some(response)
+            },
+            Plan::SameGroup(first) => Written {
+                stored: Vec::new(),
+                response: written[first].response.clone(),
+            },
+            Plan::Fresh => {
+                let stored = stored.next().unwrap_or_default();
+                let response = match &batch.idempotency {
+                    Some(idem) => {
+                        let response = (idem.render)(&stored);
+                        remember_response(conn, &idem.instance, &idem.key, &response)?;
+                        Some(response)
+                    }
+                    None => None,
+                };
+                Written { stored, response }
             }
-            None => None,
         };
-        written.push(Written { stored, response });
+        written.push(next);
     }
     Ok(written)
 }
