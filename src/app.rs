@@ -155,7 +155,11 @@ impl Application {
             }
             _ => None,
         };
-        let (writer, writer_thread) = Writer::spawn(&db, settings.writer_queue)?;
+        let (writer, writer_thread) = Writer::spawn(
+            &db,
+            settings.writer_queue,
+            settings.idempotency_retention_hours,
+        )?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
             writer,

@@ -56,6 +56,8 @@ pub struct Settings {
     pub reload_interval_ms: u64,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// How long a response to an `Idempotency-Key` is replayed for retries.
+    pub idempotency_retention_hours: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +72,8 @@ impl Default for Settings {
             writer_queue: 4096,
             reload_interval_ms: 500,
             workers: 0,
+            idempotency_retention_hours:
+                crate::storage::writer::DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
         }
     }
 }
@@ -151,6 +155,9 @@ impl Settings {
                 "max_depth {} is above the supported maximum of {DEEPEST_ALLOWED}",
                 limits.max_depth
             );
+        }
+        if self.idempotency_retention_hours == 0 {
+            bail!("idempotency_retention_hours must be greater than zero");
         }
         if self.writer_queue == 0 {
             bail!("writer_queue must be greater than zero");

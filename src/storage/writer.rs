@@ -71,7 +71,7 @@ pub struct WriteBatch {
 /// Renders a response from the stored incidents.
 pub type RenderResponse = Box<dyn Fn(&[Stored]) -> String + Send>;
 
-/// An `Idempotency-Key` request: a retry within [`IDEMPOTENCY_RETENTION`] gets the first
+/// An `Idempotency-Key` request: a retry within the retention window gets the first
 /// response back and stores nothing.
 pub struct Idempotency {
     pub instance: String,
@@ -80,8 +80,18 @@ pub struct Idempotency {
     pub render: RenderResponse,
 }
 
-/// How long a key's response is replayed.
-pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+/// How long a key's response is replayed unless configured (`idempotency_retention_hours`).
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
+
+thread_local! {
+    /// The writer thread's retention window (set once when it starts).
+    static RETENTION: std::cell::Cell<chrono::Duration> =
+        const { std::cell::Cell::new(chrono::Duration::hours(24)) };
+}
+
+fn retention() -> chrono::Duration {
+    RETENTION.with(|r| r.get())
+}
 
 /// What a batch came to.
 #[derive(Debug, Default)]
@@ -113,6 +123,9 @@ pub enum Outcome {
     Created,
     /// A delivery with the dedup key of an open incident: that incident was updated.
     Updated,
+    /// The same payload again for an open incident's dedup key: counted (occurrences, last
+    /// seen), nothing else changed, no event added.
+    Duplicate,
 }
 
 impl Outcome {
@@ -120,6 +133,7 @@ impl Outcome {
         match self {
             Outcome::Created => "created",
             Outcome::Updated => "updated",
+            Outcome::Duplicate => "duplicate",
         }
     }
 }
@@ -140,14 +154,22 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread on its own connection. The thread ends, after committing
     /// everything queued, once every `Writer` clone has been dropped.
-    pub fn spawn(db: &Database, queue_capacity: usize) -> anyhow::Result<(Writer, JoinHandle<()>)> {
+    pub fn spawn(
+        db: &Database,
+        queue_capacity: usize,
+        idempotency_retention_hours: u32,
+    ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
+        let retention = chrono::Duration::hours(i64::from(idempotency_retention_hours));
         let mut conn = db.connect()?;
         conn.batch_execute(WRITER_PRAGMAS)
             .context("cannot configure the writer connection")?;
         let (queue, jobs) = mpsc::sync_channel(queue_capacity);
         let thread = std::thread::Builder::new()
             .name("intake-writer".into())
-            .spawn(move || run(conn, jobs))
+            .spawn(move || {
+                RETENTION.with(|r| r.set(retention));
+                run(conn, jobs)
+            })
             .context("cannot start the writer thread")?;
         Ok((Writer { queue }, thread))
     }
@@ -293,7 +315,7 @@ fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Written>> 
 /// A key's first response, if it is within the retention window.
 fn earlier_response(conn: &mut Conn, instance: &str, key: &str) -> QueryResult<Option<String>> {
     use super::schema::idempotency_keys as keys;
-    let since = chrono::Utc::now().naive_utc() - IDEMPOTENCY_RETENTION;
+    let since = chrono::Utc::now().naive_utc() - retention();
     keys::table
         .filter(keys::instance.eq(instance))
         .filter(keys::key.eq(key))
@@ -312,8 +334,7 @@ fn remember_response(
 ) -> QueryResult<()> {
     use super::schema::idempotency_keys as keys;
     let now = chrono::Utc::now().naive_utc();
-    diesel::delete(keys::table.filter(keys::created.le(now - IDEMPOTENCY_RETENTION)))
-        .execute(conn)?;
+    diesel::delete(keys::table.filter(keys::created.le(now - retention()))).execute(conn)?;
     diesel::replace_into(keys::table)
         .values((
             keys::instance.eq(instance),
@@ -396,6 +417,27 @@ struct Upserted {
 /// index makes this exact under any concurrency, including other processes.
 fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
     use diesel::sql_types::{Nullable, Text, Timestamp};
+    let open: Option<(i64, String)> = incidents::table
+        .filter(incidents::instance.eq(&incident.instance))
+        .filter(incidents::dedup_key.eq(&incident.dedup_key))
+        .filter(incidents::status.ne("resolved"))
+        .select((incidents::id, incidents::raw_json))
+        .first(conn)
+        .optional()?;
+    if let Some((id, latest)) = open {
+        if latest == incident.raw_json && !incident.resolves {
+            diesel::update(incidents::table.find(id))
+                .set((
+                    incidents::occurrences.eq(incidents::occurrences + 1),
+                    incidents::last_seen.eq(incident.created),
+                ))
+                .execute(conn)?;
+            return Ok(Stored {
+                id,
+                outcome: Outcome::Duplicate,
+            });
+        }
+    }
     let row: Upserted = diesel::sql_query(
         "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, severity, \
          dedup_key, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \

@@ -265,6 +265,10 @@ fn a_resolving_delivery_resolves_and_the_next_one_opens_a_new_incident() {
     let id = first[0]["id"].as_i64().unwrap();
     assert_eq!(again[0]["id"].as_i64(), Some(id));
     assert_eq!(
+        again[0]["status"], "duplicate",
+        "the same alert re-sent: counted, nothing new"
+    );
+    assert_eq!(
         (resolved[0]["id"].as_i64(), resolved[0]["status"].as_str()),
         (Some(id), Some("updated"))
     );
@@ -275,6 +279,18 @@ fn a_resolving_delivery_resolves_and_the_next_one_opens_a_new_incident() {
             incident["occurrences"].as_i64()
         ),
         (Some("resolved"), Some(3))
+    );
+    let events = env.json(&["incidents", "show", &id.to_string(), "--events", "--json"]);
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["created", "updated"],
+        "a duplicate adds no event"
     );
 
     let (_, reopened) = post_json(&url, AUTH, &alert("firing", "fp-1"));
