@@ -7,4 +7,5 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH_HEADER")
 
-dofile("tools/bench/summary.lua")
+-- summary.lua sits beside this script, wherever wrk is started from.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "summary.lua")

@@ -1,5 +1,5 @@
 -- Shared by the wrk scripts: one machine-readable summary line at the end of a run.
--- Loaded with dofile(), relative to the repository root (tools/bench/run.sh runs from there).
+-- Loaded with dofile() from the directory of the script that uses it.
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

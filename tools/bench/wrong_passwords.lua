@@ -28,4 +28,5 @@ request = function()
   return wrk.format("POST", nil, { ["Authorization"] = auth, ["Content-Type"] = "application/json" }, body)
 end
 
-dofile("tools/bench/summary.lua")
+-- summary.lua sits beside this script, wherever wrk is started from.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "summary.lua")
