@@ -1,0 +1,1 @@
+CREATE INDEX incidents_type_id ON incidents(type, id);
