@@ -9,51 +9,38 @@ use crate::storage::schema::incidents;
 use crate::storage::Conn;
 use crate::time::rfc3339;
 
-/// id, instance, name, type, occurred, created, severity, dedup_key, labels, status,
-/// occurrences, last_seen.
-type Row = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    NaiveDateTime,
-    NaiveDateTime,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i32,
-    Option<NaiveDateTime>,
-);
+/// Every incident column but `raw_json`: what lists show.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = incidents)]
+struct Row {
+    id: i64,
+    instance: String,
+    name: String,
+    type_: Option<String>,
+    occurred: NaiveDateTime,
+    created: NaiveDateTime,
+    severity: Option<String>,
+    dedup_key: Option<String>,
+    labels: Option<String>,
+    status: String,
+    occurrences: i32,
+    last_seen: Option<NaiveDateTime>,
+}
 
 fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
-    let (
-        id,
-        instance,
-        name,
-        type_,
-        occurred,
-        created,
-        severity,
-        dedup_key,
-        labels,
-        status,
-        occurrences,
-        last_seen,
-    ) = row;
     IncidentView {
-        id,
-        instance,
-        name,
-        type_,
-        occurred: rfc3339(occurred),
-        created: rfc3339(created),
-        status,
-        occurrences,
-        last_seen: last_seen.map(rfc3339),
-        severity,
-        dedup_key,
-        labels: labels.and_then(|l| serde_json::from_str(l.as_str()).ok()),
+        id: row.id,
+        instance: row.instance,
+        name: row.name,
+        type_: row.type_,
+        occurred: rfc3339(row.occurred),
+        created: rfc3339(row.created),
+        status: row.status,
+        occurrences: row.occurrences,
+        last_seen: row.last_seen.map(rfc3339),
+        severity: row.severity,
+        dedup_key: row.dedup_key,
+        labels: row.labels.and_then(|l| serde_json::from_str(&l).ok()),
         raw_json,
     }
 }
@@ -61,20 +48,7 @@ fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
 /// Incidents matching the filter, newest (highest id) first, without `raw_json`.
 pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView>, ServiceError> {
     let mut query = incidents::table
-        .select((
-            incidents::id,
-            incidents::instance,
-            incidents::name,
-            incidents::type_,
-            incidents::occurred,
-            incidents::created,
-            incidents::severity,
-            incidents::dedup_key,
-            incidents::labels,
-            incidents::status,
-            incidents::occurrences,
-            incidents::last_seen,
-        ))
+        .select(Row::as_select())
         .order(incidents::id.desc())
         .limit(filter.limit)
         .into_boxed();
@@ -115,23 +89,7 @@ pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView
 pub fn get(conn: &mut Conn, id: i64) -> Result<IncidentView, ServiceError> {
     let found: Option<(Row, String)> = incidents::table
         .find(id)
-        .select((
-            (
-                incidents::id,
-                incidents::instance,
-                incidents::name,
-                incidents::type_,
-                incidents::occurred,
-                incidents::created,
-                incidents::severity,
-                incidents::dedup_key,
-                incidents::labels,
-                incidents::status,
-                incidents::occurrences,
-                incidents::last_seen,
-            ),
-            incidents::raw_json,
-        ))
+        .select((Row::as_select(), incidents::raw_json))
         .first(conn)
         .optional()?;
     let (row, raw) = found.ok_or_else(|| ServiceError::NotFound(format!("no incident {id}")))?;

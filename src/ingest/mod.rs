@@ -82,11 +82,7 @@ async fn update(
     let missing = || ApiError::not_found(format!("Instance '{name}' has no incident {id}."));
     let id: i64 = id.parse().map_err(|_| missing())?;
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let mut elements = body::parse(&bytes, content_type, &state.limits)?;
+    let mut elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.len() != 1 {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -223,11 +219,7 @@ async fn execute(
     let instance = admit(state, name, req.headers()).await?;
 
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let elements = body::parse(&bytes, content_type, &state.limits)?;
+    let elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.is_empty() {
         return Ok(json_response(render_items(Vec::new(), wants_object(req))));
     }
@@ -302,6 +294,12 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
             "Idempotency-Key must be 1-255 visible ASCII characters.",
         )),
     }
+}
+
+fn content_type(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Finds the enabled instance and authenticates the sender. Before refusing, looks once for
