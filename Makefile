@@ -15,9 +15,17 @@ build:
 certs: build
 	./target/release/intake tls self-signed --hostname localhost --out-dir certs
 
-## Unit and integration tests (the real binary over real HTTP, on temp SQLite files).
+## Unit and integration tests (the real binary over real HTTP, on temp SQLite files), then the
+## integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each test in a
+## database of its own, dropped afterwards).
 test:
 	$(CARGO) test --locked --all-targets
+	@if [ -n "$$INTAKE_TEST_PG_URL" ]; then \
+	  echo "== PostgreSQL pass: the integration suite again, on databases created on INTAKE_TEST_PG_URL"; \
+	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --test api; \
+	else \
+	  echo "== PostgreSQL pass SKIPPED: set INTAKE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"; \
+	fi
 
 ## What CI checks besides the tests.
 lint:

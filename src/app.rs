@@ -83,7 +83,7 @@ pub struct Application {
     addr: std::net::SocketAddr,
     urls: Vec<String>,
     listeners: Arc<InstanceListeners>,
-    writer_thread: JoinHandle<()>,
+    writer_threads: Vec<JoinHandle<()>>,
 }
 
 /// The access log's target: `RUST_LOG=info,intake::access=warn` turns it off.
@@ -135,7 +135,7 @@ impl Application {
     /// Must be called inside the actix system (see `main`).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let db = Database::open(&settings.database_url)?;
-        let pool = db.pool(8)?;
+        let pool = db.pool(settings.database_pool_size)?;
         let registry = {
             let mut conn = pool.get().context("cannot connect to the database")?;
             Registry::load(&mut conn).context("cannot load instances")?
@@ -155,10 +155,11 @@ impl Application {
             }
             _ => None,
         };
-        let (writer, writer_thread) = Writer::spawn(
+        let (writer, writer_threads) = Writer::spawn(
             &db,
             settings.writer_queue,
             settings.idempotency_retention_hours,
+            settings.writer_connections,
         )?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
@@ -228,7 +229,7 @@ impl Application {
             addr,
             urls,
             listeners,
-            writer_thread,
+            writer_threads,
         })
     }
 
@@ -249,11 +250,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("server failed")?;
         self.listeners.stop_all().await;
-        // Every Writer clone lived in the workers, which are gone now: the writer drains and ends.
-        web::block(move || self.writer_thread.join())
-            .await
-            .context("cannot wait for the writer")?
-            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        // Every Writer clone lived in the workers, which are gone now: the writers drain and end.
+        let threads = self.writer_threads;
+        web::block(move || {
+            threads
+                .into_iter()
+                .map(|t| t.join())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .context("cannot wait for the writer")?
+        .map_err(|_| anyhow::anyhow!("a writer thread panicked"))?;
         log::info!("stopped; every acknowledged incident is committed");
         Ok(())
     }

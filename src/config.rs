@@ -58,6 +58,11 @@ pub struct Settings {
     pub workers: usize,
     /// How long a response to an `Idempotency-Key` is replayed for retries.
     pub idempotency_retention_hours: u32,
+    /// Database connections for reads and admin writes (per server process).
+    pub database_pool_size: u32,
+    /// Connections committing ingest groups. SQLite has one writer whatever this says;
+    /// on PostgreSQL 0 means 4 (see docs/scaling.md for sizing).
+    pub writer_connections: usize,
 }
 
 impl Default for Settings {
@@ -74,6 +79,8 @@ impl Default for Settings {
             workers: 0,
             idempotency_retention_hours:
                 crate::storage::writer::DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+            database_pool_size: 8,
+            writer_connections: 0,
         }
     }
 }
@@ -162,6 +169,9 @@ impl Settings {
         if self.writer_queue == 0 {
             bail!("writer_queue must be greater than zero");
         }
+        if self.database_pool_size == 0 {
+            bail!("database_pool_size must be greater than zero");
+        }
         Ok(())
     }
 
@@ -188,10 +198,13 @@ fn parse_addr(what: &str, addr: Option<&str>) -> anyhow::Result<Option<SocketAdd
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    /// A libpq connection URL, kept whole (it may carry a password: never log it).
+    Postgres(String),
 }
 
 impl DatabaseUrl {
-    /// `sqlite://PATH` (relative, or absolute with a third slash) or `sqlite:PATH`.
+    /// `sqlite://PATH` (relative, or absolute with a third slash), `sqlite:PATH`, or
+    /// `postgres://…` / `postgresql://…`.
     pub fn parse(url: &str) -> anyhow::Result<DatabaseUrl> {
         if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -203,17 +216,17 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
         }
         bail!(
-            "database_url must start with sqlite:// (got '{}')",
+            "database_url must start with sqlite:// or postgres:// (got '{}')",
             redact_url(url)
         )
     }
 }
 
 /// A URL with any password removed, for error messages.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***{}", &url[..scheme_end], &url[at..])
@@ -237,6 +250,18 @@ mod tests {
             DatabaseUrl::Sqlite("/var/lib/intake/intake.db".into())
         );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_are_kept_whole_and_redacted_in_messages() {
+        let url = "postgres://intake:s3cret@db.internal:5432/intake";
+        assert_eq!(
+            DatabaseUrl::parse(url).unwrap(),
+            DatabaseUrl::Postgres(url.into())
+        );
+        assert_eq!(redact_url(url), "postgres://***@db.internal:5432/intake");
+        let refused = DatabaseUrl::parse("mysql://intake:s3cret@db").unwrap_err();
+        assert!(!refused.to_string().contains("s3cret"), "{refused}");
     }
 
     #[test]

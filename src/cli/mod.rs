@@ -316,7 +316,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&settings, args.demo),
         Command::Migrate => {
             let db = Database::open(&settings.database_url)?;
-            println!("database {} is up to date", db.path().display());
+            println!("database {} is up to date", db.describe());
             Ok(())
         }
         Command::Instance(command) => instance(&settings, command),

@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use super::{IncidentFilter, IncidentView};
 use crate::error::ServiceError;
 use crate::storage::schema::incidents;
-use crate::storage::Conn;
+use crate::storage::sql_types::JsonStr;
+use crate::storage::{on_each_backend, write_transaction, Conn};
 use crate::time::rfc3339;
 
 /// Every incident column but `raw_json`: what lists show.
@@ -59,9 +60,13 @@ pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView
         query = query.filter(incidents::type_.eq(type_));
     }
     if let Some(text) = &filter.name_contains {
-        // instr() is a plain substring test: no LIKE wildcards to escape.
+        // A plain substring test: no LIKE wildcards to escape. Each dialect names it its way.
+        let position = match conn {
+            Conn::Sqlite(_) => "instr(name, ",
+            Conn::Pg(_) => "strpos(name, ",
+        };
         query = query.filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("instr(name, ")
+            diesel::dsl::sql::<diesel::sql_types::Bool>(position)
                 .bind::<diesel::sql_types::Text, _>(text.clone())
                 .sql(") > 0"),
         );
@@ -148,30 +153,37 @@ pub fn update_from_delivery(
     id: i64,
     delivery: &Delivery,
 ) -> Result<IncidentView, ServiceError> {
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
-    #[derive(QueryableByName)]
-    struct Updated {
-        #[diesel(sql_type = BigInt)]
-        #[allow(dead_code)]
-        id: i64,
+    // `None` fields are left out of the SET list: the incident keeps what it has.
+    #[derive(AsChangeset)]
+    #[diesel(table_name = incidents)]
+    struct Changes<'a> {
+        raw_json: JsonStr<'a>,
+        name: Option<&'a str>,
+        type_: Option<&'a str>,
+        severity: Option<&'a str>,
+        labels: Option<&'a str>,
+        last_seen: NaiveDateTime,
     }
-    conn.immediate_transaction(|conn| {
-        let updated: Option<Updated> = diesel::sql_query(
-            "UPDATE incidents SET raw_json = ?, name = COALESCE(?, name), type = COALESCE(?, type), \
-             severity = COALESCE(?, severity), labels = COALESCE(?, labels), \
-             occurrences = occurrences + 1, last_seen = ? WHERE id = ? AND instance = ? RETURNING id",
+    let changes = Changes {
+        raw_json: JsonStr(&delivery.raw_json),
+        name: delivery.name.as_deref(),
+        type_: delivery.type_.as_deref(),
+        severity: delivery.severity.as_deref(),
+        labels: delivery.labels.as_deref(),
+        last_seen: delivery.received,
+    };
+    write_transaction(conn, |conn| {
+        let update = diesel::update(
+            incidents::table
+                .filter(incidents::id.eq(id))
+                .filter(incidents::instance.eq(instance)),
         )
-        .bind::<Text, _>(&delivery.raw_json)
-        .bind::<Nullable<Text>, _>(&delivery.name)
-        .bind::<Nullable<Text>, _>(&delivery.type_)
-        .bind::<Nullable<Text>, _>(&delivery.severity)
-        .bind::<Nullable<Text>, _>(&delivery.labels)
-        .bind::<Timestamp, _>(delivery.received)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(instance)
-        .get_result(conn)
-        .optional()?;
-        if updated.is_none() {
+        .set((
+            changes,
+            incidents::occurrences.eq(incidents::occurrences + 1),
+        ));
+        let updated = on_each_backend!(conn, |c| update.execute(c))?;
+        if updated == 0 {
             return Err(ServiceError::NotFound(format!(
                 "Instance '{instance}' has no incident {id}."
             )));
@@ -213,7 +225,7 @@ pub fn set_status(conn: &mut Conn, id: i64, status: &str) -> Result<IncidentView
             STATUSES.join(", ")
         )));
     }
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let changed = diesel::update(incidents::table.find(id))
             .set(incidents::status.eq(status))
             .execute(conn)

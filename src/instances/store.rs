@@ -8,7 +8,9 @@ use super::model::*;
 use crate::auth::CredentialSpec;
 use crate::error::ServiceError;
 use crate::storage::schema::{credentials, instances, samples};
-use crate::storage::{bump_config_version, config_version, writer::trim_samples, Conn};
+use crate::storage::{
+    bump_config_version, config_version, write_transaction, writer::trim_samples, Conn,
+};
 use crate::time::rfc3339;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -104,7 +106,7 @@ pub fn create(
         listener.validate()?;
     }
     let mapping = validate_mapping(new.mapping.as_ref(), new.preset.as_deref())?;
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let exists: i64 = instances::table
             .filter(instances::name.eq(&new.name))
             .count()
@@ -162,7 +164,7 @@ pub fn update(
     if let Some(Some(name)) = &changes.preset {
         validate_mapping(None, Some(name))?;
     }
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let row = find(conn, name)?;
         let target = instances::table.find(row.id);
         if let Some(v) = &changes.incident_type {
@@ -214,7 +216,7 @@ pub fn update(
 
 /// Removes an instance with its credentials and samples. Its incidents stay.
 pub fn remove(conn: &mut Conn, name: &str) -> Result<(), ServiceError> {
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let row = find(conn, name)?;
         diesel::delete(instances::table.find(row.id)).execute(conn)?;
         bump_config_version(conn)?;
@@ -303,7 +305,7 @@ pub fn add_credential(
     spec: &CredentialSpec,
     hash: &str,
 ) -> Result<CredentialView, ServiceError> {
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let row = find(conn, name)?;
         let id = insert_credential(conn, row.id, spec, hash)?;
         bump_config_version(conn)?;
@@ -323,7 +325,7 @@ pub fn remove_credentials(
     username: &str,
 ) -> Result<usize, ServiceError> {
     let spec = CredentialSpec::parse(username).map_err(ServiceError::Invalid)?;
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let row = find(conn, name)?;
         let removed = diesel::delete(
             credentials::table
@@ -344,7 +346,7 @@ pub fn remove_credentials(
 
 /// Removes one credential by id.
 pub fn remove_credential(conn: &mut Conn, name: &str, id: i32) -> Result<(), ServiceError> {
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         let row = find(conn, name)?;
         let removed = diesel::delete(
             credentials::table

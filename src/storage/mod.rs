@@ -1,91 +1,220 @@
-//! Database access: the connection settings every connection gets, the read pool,
-//! embedded migrations, and the configuration version that tells servers to reload.
+//! Database access for both backends: the connection type, the connection settings every
+//! connection gets, the pool, embedded migrations, write transactions, and the configuration
+//! version that tells servers (and other replicas) to reload.
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL`: a committed transaction is on disk
-//! before `COMMIT` returns, which is what lets ingest acknowledge only durable incidents.
+//! The `database_url` scheme picks the backend. Queries are written once with diesel's DSL
+//! against [`Conn`] (a `MultiConnection` over SQLite and PostgreSQL); the few statements the
+//! two dialects spell differently match on the variant, in the store modules only.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous=FULL`, PostgreSQL with
+//! `synchronous_commit=on`; either way a committed transaction is on disk before `COMMIT`
+//! returns, which is what lets ingest acknowledge only durable incidents.
 
 pub mod schema;
+pub mod sql_types;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
-use diesel::sqlite::SqliteConnection;
+use diesel::r2d2;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::DatabaseUrl;
+use crate::config::{redact_url, DatabaseUrl};
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-pub type Conn = SqliteConnection;
-pub type Pool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
-pub type PooledConn = r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
+/// A connection to either backend. Queries written with diesel's DSL run on both; match on
+/// the variant for what only one dialect has (`ON CONFLICT`, `BEGIN IMMEDIATE`, `strpos`).
+#[derive(diesel::MultiConnection)]
+pub enum Conn {
+    Sqlite(diesel::SqliteConnection),
+    Pg(diesel::PgConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// Per-connection settings. `busy_timeout` lets the CLI, readers and the writer share the
 /// file; `foreign_keys` makes instance removal cascade to credentials and samples.
-const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON;";
 
-#[derive(Debug)]
-struct Pragmas;
+/// Every PostgreSQL session: UTC timestamps, durable commits whatever the server default,
+/// and a bound on how long a statement may wait for a lock (an admin's long transaction
+/// must not stall ingest forever: the writer answers 503 instead).
+const POSTGRES_SETTINGS: &str = "SET TIME ZONE 'UTC'; SET synchronous_commit = on; \
+     SET lock_timeout = '5s'; SET application_name = 'intake';";
 
-impl CustomizeConnection<SqliteConnection, r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute(CONNECTION_PRAGMAS)
-            .map_err(r2d2::Error::QueryError)
-    }
+/// Runs the same statement on the inner connection of either backend: for what diesel's
+/// `MultiConnection` cannot express (`ON CONFLICT`, binding a borrowed payload). The body is
+/// compiled once per backend.
+macro_rules! on_each_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::storage::Conn::Sqlite($c) => $body,
+            $crate::storage::Conn::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use on_each_backend;
+
+/// Which backend a database is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// Where the database lives, validated and ready to open.
 #[derive(Debug, Clone)]
 pub struct Database {
-    path: PathBuf,
+    url: DatabaseUrl,
 }
 
 impl Database {
-    /// Parses the URL, creates the file's directory if needed, and runs pending migrations.
+    /// Parses the URL, creates the SQLite file's directory if needed, and runs pending
+    /// migrations.
     pub fn open(url: &str) -> anyhow::Result<Database> {
-        let DatabaseUrl::Sqlite(path) = DatabaseUrl::parse(url)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create database directory {}", dir.display()))?;
-        }
-        let db = Database { path };
-        let mut conn = db.connect()?;
-        conn.batch_execute("PRAGMA journal_mode = WAL;")
-            .context("cannot switch the database to WAL mode")?;
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+        let db = Database::without_migrating(url)?;
+        db.migrate()?;
         Ok(db)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Parses the URL without touching the database (for `db copy`, which migrates itself).
+    pub fn without_migrating(url: &str) -> anyhow::Result<Database> {
+        let url = DatabaseUrl::parse(url)?;
+        if let DatabaseUrl::Sqlite(path) = &url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create database directory {}", dir.display())
+                })?;
+            }
+        }
+        Ok(Database { url })
+    }
+
+    /// Runs the migrations this database has not had yet.
+    pub fn migrate(&self) -> anyhow::Result<()> {
+        let failed = |e| anyhow::anyhow!("database migration failed: {e}");
+        match self.connect()? {
+            Conn::Sqlite(mut conn) => {
+                conn.batch_execute("PRAGMA journal_mode = WAL;")
+                    .context("cannot switch the database to WAL mode")?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(failed)?;
+            }
+            Conn::Pg(mut conn) => {
+                // Replicas starting together must not run the same migration twice.
+                conn.batch_execute("SELECT pg_advisory_lock(7355608);")
+                    .context("cannot take the migration lock")?;
+                let ran = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(drop)
+                    .map_err(failed);
+                let _ = conn.batch_execute("SELECT pg_advisory_unlock(7355608);");
+                ran?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// What to call the database in messages: the SQLite path, or the URL without password.
+    pub fn describe(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => path.display().to_string(),
+            DatabaseUrl::Postgres(url) => redact_url(url),
+        }
     }
 
     /// A new connection with the standard settings.
-    pub fn connect(&self) -> anyhow::Result<SqliteConnection> {
-        let target = self.path.to_string_lossy();
-        let mut conn = SqliteConnection::establish(&target)
-            .with_context(|| format!("cannot open database {}", self.path.display()))?;
-        conn.batch_execute(CONNECTION_PRAGMAS)
-            .context("cannot configure database connection")?;
-        Ok(conn)
+    pub fn connect(&self) -> anyhow::Result<Conn> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .with_context(|| format!("cannot open database {}", path.display()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .context("cannot configure database connection")?;
+                Ok(Conn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = diesel::PgConnection::establish(url)
+                    .with_context(|| format!("cannot connect to {}", redact_url(url)))?;
+                conn.batch_execute(POSTGRES_SETTINGS)
+                    .context("cannot configure database connection")?;
+                Ok(Conn::Pg(conn))
+            }
+        }
     }
 
     /// A pool of read connections (and for the rare admin write).
     pub fn pool(&self, size: u32) -> anyhow::Result<Pool> {
-        let manager = ConnectionManager::<SqliteConnection>::new(self.path.to_string_lossy());
         r2d2::Pool::builder()
             .max_size(size)
             .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(Pragmas))
-            .build(manager)
+            .build(Manager { db: self.clone() })
             .context("cannot open database pool")
+    }
+}
+
+/// The pool's connection factory: connects by the parsed URL (diesel's own manager would
+/// guess the backend by trying each in turn) with the standard settings.
+#[derive(Debug)]
+pub struct Manager {
+    db: Database,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, r2d2::Error> {
+        self.db.connect().map_err(|e| {
+            r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!("{e:#}")))
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// Runs `f` in a transaction that writes. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`), so a transaction that reads first cannot fail later for a write that
+/// happened in between; on PostgreSQL a plain `BEGIN` (row locks and unique indexes decide).
+pub fn write_transaction<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Conn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        Conn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        Conn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <Conn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            <Conn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(error)
+        }
     }
 }
 

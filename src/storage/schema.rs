@@ -1,4 +1,5 @@
-//! Diesel table definitions, kept in step with `migrations/sqlite` by hand.
+//! Diesel table definitions, kept in step with `migrations/sqlite` and `migrations/postgres`
+//! by hand. `incidents.raw_json` is TEXT on SQLite and jsonb on PostgreSQL (see `sql_types`).
 
 diesel::table! {
     meta (key) {
@@ -38,6 +39,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::storage::sql_types::RawJson;
+
     incidents (id) {
         id -> BigInt,
         instance -> Text,
@@ -46,7 +50,7 @@ diesel::table! {
         type_ -> Nullable<Text>,
         occurred -> Timestamp,
         created -> Timestamp,
-        raw_json -> Text,
+        raw_json -> RawJson,
         severity -> Nullable<Text>,
         dedup_key -> Nullable<Text>,
         labels -> Nullable<Text>,

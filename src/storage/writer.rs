@@ -1,5 +1,7 @@
-//! The single writer: one thread owns the write connection and commits whatever requests
-//! are waiting in one transaction (group commit), then answers each request.
+//! The writer: committing threads, each with its own connection, take whatever requests are
+//! waiting and commit them in one transaction (group commit), then answer each request.
+//! SQLite has one such thread (it has one writer anyway); PostgreSQL several, so one group
+//! gathers while another waits for its commit to reach disk.
 //!
 //! Invariants:
 //! - A request's incidents and samples are stored in one transaction: all or none.
@@ -8,8 +10,14 @@
 //! - If a group fails, its requests are retried one transaction each, so one request
 //!   that cannot be stored does not take its neighbours down with it.
 //! - The queue is bounded: when it is full, `submit` refuses at once and ingest answers 503.
+//! - Ids come from the database (SQLite's AUTOINCREMENT, PostgreSQL's sequence), so any
+//!   number of writers and replicas never hand out the same id.
+//! - On PostgreSQL, what must stay exact across concurrent writers and replicas (an
+//!   instance's sample cap, an idempotency key answered once) is serialised by transaction
+//!   advisory locks, taken in one sorted order so writers cannot deadlock on them.
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
@@ -20,7 +28,8 @@ use diesel::sql_types::{BigInt, Integer};
 use tokio::sync::oneshot;
 
 use super::schema::{incidents, samples};
-use super::{Conn, Database};
+use super::sql_types::{JsonStr, RawJson};
+use super::{on_each_backend, write_transaction, Backend, Conn, Database};
 
 /// Most requests committed in one transaction; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
@@ -30,6 +39,9 @@ const MAX_GROUP: usize = 1024;
 /// Measured under `make bench` (a): 1000 pages (SQLite's default) gave p99 5-11 ms, 250 gives
 /// about 3 ms for some 3 % of throughput.
 const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 250;";
+
+/// Committing connections on PostgreSQL unless configured (`writer_connections`).
+pub const DEFAULT_POSTGRES_WRITERS: usize = 4;
 
 /// An incident ready to store.
 #[derive(Debug, Clone)]
@@ -152,26 +164,41 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection. The thread ends, after committing
+    /// Starts the committing threads, each on its own connection: one on SQLite, `writers`
+    /// (0: [`DEFAULT_POSTGRES_WRITERS`]) on PostgreSQL. The threads end, after committing
     /// everything queued, once every `Writer` clone has been dropped.
     pub fn spawn(
         db: &Database,
         queue_capacity: usize,
         idempotency_retention_hours: u32,
-    ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
+        writers: usize,
+    ) -> anyhow::Result<(Writer, Vec<JoinHandle<()>>)> {
         let retention = chrono::Duration::hours(i64::from(idempotency_retention_hours));
-        let mut conn = db.connect()?;
-        conn.batch_execute(WRITER_PRAGMAS)
-            .context("cannot configure the writer connection")?;
+        let writers = match (db.backend(), writers) {
+            (Backend::Sqlite, _) => 1,
+            (Backend::Postgres, 0) => DEFAULT_POSTGRES_WRITERS,
+            (Backend::Postgres, n) => n,
+        };
         let (queue, jobs) = mpsc::sync_channel(queue_capacity);
-        let thread = std::thread::Builder::new()
-            .name("intake-writer".into())
-            .spawn(move || {
-                RETENTION.with(|r| r.set(retention));
-                run(conn, jobs)
-            })
-            .context("cannot start the writer thread")?;
-        Ok((Writer { queue }, thread))
+        let jobs = Arc::new(Mutex::new(jobs));
+        let mut threads = Vec::with_capacity(writers);
+        for n in 0..writers {
+            let mut conn = db.connect()?;
+            if let Conn::Sqlite(c) = &mut conn {
+                c.batch_execute(WRITER_PRAGMAS)
+                    .context("cannot configure the writer connection")?;
+            }
+            let jobs = jobs.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("intake-writer-{n}"))
+                .spawn(move || {
+                    RETENTION.with(|r| r.set(retention));
+                    run(conn, &jobs)
+                })
+                .context("cannot start a writer thread")?;
+            threads.push(thread);
+        }
+        Ok((Writer { queue }, threads))
     }
 
     /// Queues a batch and waits until it is committed; returns each incident's id and
@@ -187,14 +214,19 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Conn, jobs: Receiver<Job>) {
+fn run(mut conn: Conn, jobs: &Mutex<Receiver<Job>>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Ok(first) = jobs.recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+    loop {
+        {
+            // One thread gathers at a time; the others are committing meanwhile.
+            let Ok(jobs) = jobs.lock() else { return };
+            let Ok(first) = jobs.recv() else { break };
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
             }
         }
         commit_group(&mut conn, &mut group);
@@ -203,7 +235,7 @@ fn run(mut conn: Conn, jobs: Receiver<Job>) {
 }
 
 fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
-    let stored = conn.immediate_transaction(|conn| {
+    let stored = write_transaction(conn, |conn| {
         let batches: Vec<&WriteBatch> = group.iter().map(|job| &job.batch).collect();
         store(conn, &batches)
     });
@@ -220,8 +252,7 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
                 group.len()
             );
             for job in group.drain(..) {
-                let result = conn
-                    .immediate_transaction(|conn| store(conn, &[&job.batch]))
+                let result = write_transaction(conn, |conn| store(conn, &[&job.batch]))
                     .map(|mut written| written.pop().unwrap_or_default())
                     .map_err(storage_error);
                 let _ = job.reply.send(result);
@@ -244,11 +275,57 @@ fn storage_error(error: diesel::result::Error) -> WriteError {
 /// Rows per multi-row INSERT: 10 bound values a row stays far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 500;
 
+/// Advisory-lock namespaces (the first key of `pg_advisory_xact_lock(int, int)`).
+const LOCK_SAMPLES: i32 = 1;
+const LOCK_IDEMPOTENCY: i32 = 2;
+
+/// On PostgreSQL, takes the transaction locks that keep shared state exact across writers
+/// and replicas: one per instance whose samples this group trims, one per idempotency key.
+/// Sorted, so two writers never wait on each other in opposite orders. SQLite needs none:
+/// its one writer holds the database's write lock (`BEGIN IMMEDIATE`).
+fn lock_shared_state(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    let Conn::Pg(pg) = conn else { return Ok(()) };
+    let mut sample_locks: Vec<i32> = batches
+        .iter()
+        .filter(|b| !b.samples.is_empty())
+        .map(|b| b.instance_id)
+        .collect();
+    sample_locks.sort_unstable();
+    sample_locks.dedup();
+    for instance_id in sample_locks {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<Integer, _>(LOCK_SAMPLES)
+            .bind::<Integer, _>(instance_id)
+            .execute(pg)?;
+    }
+    let mut keys: Vec<String> = batches
+        .iter()
+        .filter_map(|b| b.idempotency.as_ref())
+        .map(|idem| format!("{}\n{}", idem.instance, idem.key))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // hashtext() may map two keys to one lock: that only serialises them, which is safe.
+    // The locks are taken in hash order, the order PostgreSQL sees.
+    if !keys.is_empty() {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock($1, h) FROM \
+             (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY 1) AS keys",
+        )
+        .bind::<Integer, _>(LOCK_IDEMPOTENCY)
+        .bind::<diesel::sql_types::Array<Text>, _>(&keys)
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Stores the incidents and samples of several requests; returns each request's incidents
 /// in input order. Incidents without a dedup key go in as multi-row INSERTs (one statement
 /// for many rows costs far less than one a row); those with one are upserts onto the open
 /// incident with that key (see `upsert`).
 fn store(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Written>> {
+    lock_shared_state(conn, batches)?;
     // Retries of an idempotent request: a key answered in an earlier transaction replays
     // that answer; a key that comes twice in this group replays its first batch's answer.
     // Either way nothing is stored for the retry. Nothing here changes the batches: a failed
@@ -335,7 +412,14 @@ fn remember_response(
     use super::schema::idempotency_keys as keys;
     let now = chrono::Utc::now().naive_utc();
     diesel::delete(keys::table.filter(keys::created.le(now - retention()))).execute(conn)?;
-    diesel::replace_into(keys::table)
+    // A row for this key is an expired one at most (the caller found no live answer): replace it.
+    diesel::delete(
+        keys::table
+            .filter(keys::instance.eq(instance))
+            .filter(keys::key.eq(key)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(keys::table)
         .values((
             keys::instance.eq(instance),
             keys::key.eq(key),
@@ -346,6 +430,93 @@ fn remember_response(
         .map(drop)
 }
 
+/// An incident row as inserted. (`id` comes from the database, see `insert_plain`.)
+#[derive(Insertable)]
+#[diesel(table_name = incidents)]
+struct IncidentRow<'a> {
+    instance: &'a str,
+    name: &'a str,
+    type_: Option<&'a str>,
+    occurred: NaiveDateTime,
+    created: NaiveDateTime,
+    raw_json: JsonStr<'a>,
+    severity: Option<&'a str>,
+    dedup_key: Option<&'a str>,
+    labels: Option<&'a str>,
+    status: &'a str,
+}
+
+impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
+    fn from(i: &'a NewIncident) -> Self {
+        IncidentRow {
+            instance: &i.instance,
+            name: &i.name,
+            type_: i.type_.as_deref(),
+            occurred: i.occurred,
+            created: i.created,
+            raw_json: JsonStr(&i.raw_json),
+            severity: i.severity.as_deref(),
+            dedup_key: i.dedup_key.as_deref(),
+            labels: i.labels.as_deref(),
+            status: if i.resolves { "resolved" } else { "open" },
+        }
+    }
+}
+
+/// An incident row with the id drawn for it beforehand (PostgreSQL).
+#[derive(Insertable)]
+#[diesel(table_name = incidents)]
+struct IncidentRowWithId<'a> {
+    id: i64,
+    #[diesel(embed)]
+    row: IncidentRow<'a>,
+}
+
+#[derive(QueryableByName)]
+struct DrawnId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Inserts new incidents with one multi-row INSERT; returns their ids in input order.
+fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<i64>> {
+    match conn {
+        Conn::Sqlite(c) => {
+            let mut ids: Vec<i64> = diesel::insert_into(incidents::table)
+                .values(rows)
+                .returning(incidents::id)
+                .get_results(c)?;
+            // RETURNING promises no order; AUTOINCREMENT ids grow in insertion order, and
+            // this connection holds the write lock, so ascending ids are the rows' order.
+            ids.sort_unstable();
+            Ok(ids)
+        }
+        Conn::Pg(c) => {
+            // Other writers draw from the same sequence at the same time, so the ids of one
+            // INSERT need not be consecutive and RETURNING's order is not promised: draw the
+            // ids first, then insert each row with its own.
+            let mut ids: Vec<i64> = diesel::sql_query(
+                "SELECT nextval('incidents_id_seq') AS id FROM generate_series(1, $1)",
+            )
+            .bind::<BigInt, _>(rows.len() as i64)
+            .load::<DrawnId>(c)?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+            ids.sort_unstable();
+            let rows: Vec<IncidentRowWithId> = ids
+                .iter()
+                .zip(rows)
+                .map(|(&id, row)| IncidentRowWithId { id, row })
+                .collect();
+            diesel::insert_into(incidents::table)
+                .values(rows)
+                .execute(c)?;
+            Ok(ids)
+        }
+    }
+}
+
 /// Stores the incidents and samples of the batches; each batch's incidents in input order.
 fn store_incidents(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<Vec<Stored>>> {
     let all: Vec<&NewIncident> = batches.iter().flat_map(|b| &b.incidents).collect();
@@ -354,31 +525,8 @@ fn store_incidents(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<
         .filter(|&i| all[i].dedup_key.is_none())
         .collect();
     for chunk in plain.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|&n| {
-                let i = all[n];
-                (
-                    incidents::instance.eq(&i.instance),
-                    incidents::name.eq(&i.name),
-                    incidents::type_.eq(&i.type_),
-                    incidents::occurred.eq(i.occurred),
-                    incidents::created.eq(i.created),
-                    incidents::raw_json.eq(&i.raw_json),
-                    incidents::severity.eq(&i.severity),
-                    incidents::dedup_key.eq(&i.dedup_key),
-                    incidents::labels.eq(&i.labels),
-                    incidents::status.eq(if i.resolves { "resolved" } else { "open" }),
-                )
-            })
-            .collect();
-        let mut ids: Vec<i64> = diesel::insert_into(incidents::table)
-            .values(rows)
-            .returning(incidents::id)
-            .get_results(conn)?;
-        // RETURNING promises no order; AUTOINCREMENT ids grow in insertion order, and this
-        // connection holds the write lock, so ascending ids are the rows' order.
-        ids.sort_unstable();
+        let rows = chunk.iter().map(|&n| IncidentRow::from(all[n])).collect();
+        let ids = insert_plain(conn, rows)?;
         for (&n, id) in chunk.iter().zip(ids) {
             stored[n] = Some(Stored {
                 id,
@@ -411,21 +559,41 @@ struct Upserted {
     occurrences: i32,
 }
 
+/// SQL written with `?` placeholders (SQLite's), numbered `$1…` for PostgreSQL.
+fn dialect(conn: &Conn, sql: &str) -> String {
+    match conn {
+        Conn::Sqlite(_) => sql.to_string(),
+        Conn::Pg(_) => {
+            let mut numbered = String::with_capacity(sql.len() + 16);
+            for (n, part) in sql.split('?').enumerate() {
+                if n > 0 {
+                    numbered.push_str(&format!("${n}"));
+                }
+                numbered.push_str(part);
+            }
+            numbered
+        }
+    }
+}
+
 /// Creates the incident, or, when an unresolved incident of the instance has the same dedup
 /// key, updates that one: one more occurrence, last seen now, the latest payload and mapped
 /// fields (the first `occurred` stays), and the delivery kept as an event. The unique partial
 /// index makes this exact under any concurrency, including other processes.
 fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
     use diesel::sql_types::{Nullable, Text, Timestamp};
-    let open: Option<(i64, String)> = incidents::table
+    // The payload is compared in SQL: jsonb equality on PostgreSQL, text on SQLite.
+    let open_query = incidents::table
         .filter(incidents::instance.eq(&incident.instance))
         .filter(incidents::dedup_key.eq(&incident.dedup_key))
         .filter(incidents::status.ne("resolved"))
-        .select((incidents::id, incidents::raw_json))
-        .first(conn)
-        .optional()?;
-    if let Some((id, latest)) = open {
-        if latest == incident.raw_json && !incident.resolves {
+        .select((
+            incidents::id,
+            incidents::raw_json.eq(JsonStr(&incident.raw_json)),
+        ));
+    let open: Option<(i64, bool)> = on_each_backend!(conn, |c| open_query.first(c).optional())?;
+    if let Some((id, same_payload)) = open {
+        if same_payload && !incident.resolves {
             diesel::update(incidents::table.find(id))
                 .set((
                     incidents::occurrences.eq(incidents::occurrences + 1),
@@ -438,25 +606,28 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
             });
         }
     }
-    let row: Upserted = diesel::sql_query(
+    let sql = dialect(
+        conn,
         "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, severity, \
          dedup_key, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (instance, dedup_key) WHERE dedup_key IS NOT NULL AND status <> 'resolved' \
-         DO UPDATE SET occurrences = occurrences + 1, last_seen = excluded.created, \
+         DO UPDATE SET occurrences = incidents.occurrences + 1, last_seen = excluded.created, \
          raw_json = excluded.raw_json, name = excluded.name, type = excluded.type, \
-         severity = COALESCE(excluded.severity, severity), labels = COALESCE(excluded.labels, labels) \
+         severity = COALESCE(excluded.severity, incidents.severity), \
+         labels = COALESCE(excluded.labels, incidents.labels) \
          RETURNING id, occurrences",
-    )
-    .bind::<Text, _>(&incident.instance)
-    .bind::<Text, _>(&incident.name)
-    .bind::<Nullable<Text>, _>(&incident.type_)
-    .bind::<Timestamp, _>(incident.occurred)
-    .bind::<Timestamp, _>(incident.created)
-    .bind::<Text, _>(&incident.raw_json)
-    .bind::<Nullable<Text>, _>(&incident.severity)
-    .bind::<Nullable<Text>, _>(&incident.dedup_key)
-    .bind::<Nullable<Text>, _>(&incident.labels)
-    .get_result(conn)?;
+    );
+    let upsert = diesel::sql_query(sql)
+        .bind::<Text, _>(&incident.instance)
+        .bind::<Text, _>(&incident.name)
+        .bind::<Nullable<Text>, _>(&incident.type_)
+        .bind::<Timestamp, _>(incident.occurred)
+        .bind::<Timestamp, _>(incident.created)
+        .bind::<RawJson, _>(JsonStr(&incident.raw_json))
+        .bind::<Nullable<Text>, _>(&incident.severity)
+        .bind::<Nullable<Text>, _>(&incident.dedup_key)
+        .bind::<Nullable<Text>, _>(&incident.labels);
+    let row: Upserted = on_each_backend!(conn, |c| upsert.get_result(c))?;
     if incident.resolves {
         diesel::update(incidents::table.find(row.id))
             .set(incidents::status.eq("resolved"))
@@ -477,7 +648,7 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
 
 fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {
     for sample in &batch.samples {
-        diesel::insert_into(samples::table)
+        let insert = diesel::insert_into(samples::table)
             .values((
                 samples::instance_id.eq(batch.instance_id),
                 samples::received.eq(sample.received),
@@ -490,8 +661,8 @@ fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {
             .set((
                 samples::received.eq(sample.received),
                 samples::headers.eq(&sample.headers),
-            ))
-            .execute(conn)?;
+            ));
+        on_each_backend!(conn, |c| insert.execute(c))?;
     }
     trim_samples(conn, batch.instance_id, batch.sample_limit)?;
     Ok(())
@@ -499,12 +670,14 @@ fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {
 
 /// Keeps only the newest `keep` samples of an instance.
 pub fn trim_samples(conn: &mut Conn, instance_id: i32, keep: i32) -> QueryResult<usize> {
-    diesel::sql_query(
+    let sql = dialect(
+        conn,
         "DELETE FROM samples WHERE instance_id = ? AND id NOT IN \
          (SELECT id FROM samples WHERE instance_id = ? ORDER BY received DESC, id DESC LIMIT ?)",
-    )
-    .bind::<Integer, _>(instance_id)
-    .bind::<Integer, _>(instance_id)
-    .bind::<BigInt, _>(i64::from(keep.max(0)))
-    .execute(conn)
+    );
+    diesel::sql_query(sql)
+        .bind::<Integer, _>(instance_id)
+        .bind::<Integer, _>(instance_id)
+        .bind::<BigInt, _>(i64::from(keep.max(0)))
+        .execute(conn)
 }

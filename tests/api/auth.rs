@@ -244,11 +244,7 @@ fn secrets_are_stored_only_as_argon2id_hashes_and_never_logged() {
     assert_eq!(status, 200);
     let _ = post_json(&server.execute_url("hashed"), Some(("x", secret)), "{}");
 
-    let mut stored = Vec::new();
-    for file in ["intake.db", "intake.db-wal"] {
-        stored.extend(std::fs::read(env.path(file)).unwrap_or_default());
-    }
-    let stored = String::from_utf8_lossy(&stored);
+    let stored = env.stored_text();
     assert!(stored.contains("$argon2id$"), "no argon2id hash stored");
     assert!(!stored.contains(secret), "the secret is stored in clear");
     assert!(

@@ -1,5 +1,9 @@
-//! Test harness: a fresh SQLite database in a temp dir, the real `intake` binary for CLI
-//! commands, and the real server started on port 0 over real HTTP.
+//! Test harness: a fresh database per test, the real `intake` binary for CLI commands, and
+//! the real server started on port 0 over real HTTP.
+//!
+//! The database is an SQLite file in a temp dir, or, with `INTAKE_TEST_BACKEND=postgres`, a
+//! PostgreSQL database of its own created on the server at `INTAKE_TEST_PG_URL` and dropped
+//! afterwards (`make test` runs the suite both ways when that server is given).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -14,13 +18,138 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_intake");
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub db_url: String,
+    /// The PostgreSQL database to drop afterwards: (server URL, database name).
+    postgres: Option<(String, String)>,
+}
+
+/// Whether this run tests PostgreSQL (`INTAKE_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("INTAKE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The PostgreSQL server the suite may create databases on.
+fn postgres_server() -> String {
+    std::env::var("INTAKE_TEST_PG_URL")
+        .expect("INTAKE_TEST_BACKEND=postgres needs INTAKE_TEST_PG_URL=postgres://…")
+}
+
+/// `url` with its database name replaced by `database` (query parameters kept).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{database}{query}", &base[..host_end])
+}
+
+/// Runs SQL on the PostgreSQL server's maintenance database.
+fn on_server(server: &str, sql: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut conn = diesel::PgConnection::establish(&with_database(server, "postgres"))
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    conn.batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 impl TestEnv {
     pub fn new() -> TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_url = format!("sqlite://{}", dir.path().join("intake.db").display());
-        TestEnv { dir, db_url }
+        if !on_postgres() {
+            let db_url = format!("sqlite://{}", dir.path().join("intake.db").display());
+            return TestEnv {
+                dir,
+                db_url,
+                postgres: None,
+            };
+        }
+        static DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("intake_test_{}_{n}", std::process::id());
+        let server = postgres_server();
+        on_server(&server, &format!("DROP DATABASE IF EXISTS {name}"));
+        on_server(&server, &format!("CREATE DATABASE {name}"));
+        TestEnv {
+            dir,
+            db_url: with_database(&server, &name),
+            postgres: Some((server, name)),
+        }
+    }
+
+    /// A second environment on the same database (another replica's view).
+    pub fn sharing_database(&self) -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            db_url: self.db_url.clone(),
+            postgres: None,
+        }
+    }
+
+    /// Every value stored in the database as text: the SQLite file and its WAL, or each row
+    /// of every table. For checks that something is never stored in clear.
+    pub fn stored_text(&self) -> String {
+        if self.postgres.is_none() {
+            let mut stored = Vec::new();
+            for file in ["intake.db", "intake.db-wal"] {
+                stored.extend(std::fs::read(self.path(file)).unwrap_or_default());
+            }
+            return String::from_utf8_lossy(&stored).into_owned();
+        }
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Rows {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            text: String,
+        }
+        let mut conn = diesel::PgConnection::establish(&self.db_url).expect("connect");
+        let tables = [
+            "meta",
+            "instances",
+            "credentials",
+            "incidents",
+            "samples",
+            "api_tokens",
+            "incident_events",
+            "idempotency_keys",
+        ];
+        tables
+            .iter()
+            .map(|table| {
+                diesel::sql_query(format!(
+                    "SELECT coalesce(string_agg(t::text, E'\\n'), '') AS text FROM {table} t"
+                ))
+                .get_result::<Rows>(&mut conn)
+                .expect("read table")
+                .text
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Holds the write lock of the database until the returned connection commits or drops:
+    /// ingest cannot commit meanwhile.
+    pub fn block_writes(&self) -> intake::storage::Conn {
+        use diesel::connection::SimpleConnection;
+        let mut blocker = intake::storage::Database::open(&self.db_url)
+            .unwrap()
+            .connect()
+            .unwrap();
+        let sql = if self.postgres.is_some() {
+            "BEGIN; LOCK TABLE incidents, samples IN ACCESS EXCLUSIVE MODE"
+        } else {
+            "BEGIN EXCLUSIVE"
+        };
+        blocker.batch_execute(sql).unwrap();
+        blocker
+    }
+
+    /// Whether this environment's database is an SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        self.db_url.starts_with("sqlite:")
     }
 
     /// Runs `intake ARGS` against this database, with `stdin` piped in when given.
@@ -108,6 +237,17 @@ impl TestEnv {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            on_server(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Integration tests: the real binary, a real SQLite file, real HTTP over loopback.
+//! Integration tests: the real binary, a real database (an SQLite file, or PostgreSQL with
+//! INTAKE_TEST_BACKEND=postgres), real HTTP over loopback.
 
 mod admin_api;
 mod auth;
@@ -10,5 +11,6 @@ mod ingest;
 mod limits;
 mod mapping;
 mod ops;
+mod replicas;
 mod samples;
 mod tls;

@@ -58,11 +58,7 @@ fn unavailable_storage_answers_503_with_retry_after_and_stores_nothing() {
     let env = TestEnv::new();
     env.add_instance("busy", "u", "p", &[]);
     let server = env.serve(&[]);
-    let mut blocker = intake::storage::Database::open(&env.db_url)
-        .unwrap()
-        .connect()
-        .unwrap();
-    blocker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let mut blocker = env.block_writes();
 
     let response = client()
         .post(server.execute_url("busy"))

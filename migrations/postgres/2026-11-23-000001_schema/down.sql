@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER incidents_keep_first_delivery ON incidents;
+DROP FUNCTION incidents_keep_first_delivery();
+DROP TABLE incident_events;
+DROP TABLE api_tokens;
+DROP TABLE samples;
+DROP TABLE incidents;
+DROP TABLE credentials;
+DROP TABLE instances;
+DROP TABLE meta;
