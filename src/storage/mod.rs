@@ -10,6 +10,7 @@
 //! `synchronous_commit=on`; either way a committed transaction is on disk before `COMMIT`
 //! returns, which is what lets ingest acknowledge only durable incidents.
 
+pub mod copy;
 pub mod schema;
 pub mod sql_types;
 pub mod writer;

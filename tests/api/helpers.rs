@@ -57,6 +57,17 @@ fn on_server(server: &str, sql: &str) {
 }
 
 impl TestEnv {
+    /// An SQLite database whatever the backend under test (the source of `db copy`).
+    pub fn sqlite() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("intake.db").display());
+        TestEnv {
+            dir,
+            db_url,
+            postgres: None,
+        }
+    }
+
     pub fn new() -> TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         if !on_postgres() {
@@ -178,8 +189,9 @@ impl TestEnv {
         let out = self.run(args, stdin);
         assert!(
             out.status.success(),
-            "intake {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "intake {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }

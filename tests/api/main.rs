@@ -5,6 +5,7 @@ mod admin_api;
 mod auth;
 mod cli;
 mod correlation;
+mod db_copy;
 mod durability;
 mod helpers;
 mod ingest;
