@@ -32,6 +32,8 @@ pub struct AppState {
     pub writer: Writer,
     pub pool: Pool,
     pub limits: IngestLimits,
+    /// Which database ingest writes to (PostgreSQL refuses some payloads SQLite stores).
+    pub backend: crate::storage::Backend,
     pub verifier: Verifier,
     /// The main HTTPS certificate, when HTTPS is served (for `PUT /api/v1/tls`).
     pub tls: Option<Arc<ReloadableCert>>,
@@ -166,6 +168,7 @@ impl Application {
             writer,
             pool: pool.clone(),
             limits: settings.limits,
+            backend: db.backend(),
             verifier: Verifier::for_this_machine()
                 .context("cannot start the credential verifier threads")?,
             tls: https.as_ref().map(|(_, resolver)| resolver.clone()),

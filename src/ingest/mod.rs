@@ -20,7 +20,7 @@ use crate::auth::{presented_secrets, Unverified};
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
-use crate::storage::writer::{Idempotency, Stored, WriteBatch, WriteError};
+use crate::storage::writer::{Idempotency, NewIncident, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
 use fields::{prepare, RequestContext};
 
@@ -96,6 +96,7 @@ async fn update(
         headers: &headers,
     };
     let mut prepared = prepare(0, elements.remove(0), &ctx)?;
+    refuse_unstorable(state, prepared.iter().map(|p| &p.incident))?;
     let first = prepared.remove(0);
     let incident = first.incident;
     let delivery = crate::incidents::store::Delivery {
@@ -245,6 +246,7 @@ async fn execute(
             warnings.push(prepared.warnings);
         }
     }
+    refuse_unstorable(state, &batch.incidents)?;
     // Kept for the response: the batch moves to the writer.
     let plan = Arc::new(ResponsePlan {
         instance: instance.name.clone(),
@@ -436,4 +438,28 @@ fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> Strin
             .or_insert_with(|| value.into_owned());
     }
     serde_json::to_string(&fields).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// PostgreSQL's jsonb cannot hold the NUL character in a string: refuse such a payload with a
+/// message the sender can act on, instead of a storage failure it would retry forever.
+fn refuse_unstorable<'a>(
+    state: &AppState,
+    incidents: impl IntoIterator<Item = &'a NewIncident>,
+) -> Result<(), ApiError> {
+    if state.backend != crate::storage::Backend::Postgres {
+        return Ok(());
+    }
+    match incidents
+        .into_iter()
+        .position(|i| i.raw_json.contains("\\u0000"))
+    {
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "Event {n} contains the NUL character (\\u0000), which this server's database \
+                 (PostgreSQL) cannot store. Remove it from the payload."
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -351,3 +351,31 @@ fn credential_headers_never_reach_raw_json() {
     );
     assert!(!headers.to_string().contains("pw-5678"));
 }
+
+#[test]
+fn a_nul_character_is_stored_on_sqlite_and_refused_with_a_message_on_postgres() {
+    let env = TestEnv::new();
+    env.add_instance("nul", "u", "p", &[]);
+    let server = env.serve(&[]);
+    let answer = post_json(
+        &server.execute_url("nul"),
+        Some(("u", "p")),
+        r#"[{"name":"fine"},{"name":"with nul","text":"a\u0000b"}]"#,
+    );
+    if on_postgres() {
+        assert_error(&answer, 400, "invalid_body");
+        let message = answer.1["message"].as_str().unwrap();
+        assert!(
+            message.contains("Event 1") && message.contains("\\u0000"),
+            "{message}"
+        );
+        assert!(
+            env.all_incident_ids().is_empty(),
+            "the request is all-or-nothing"
+        );
+    } else {
+        assert_eq!(answer.0, 200, "{}", answer.1);
+        let stored = env.incident(answer.1[1]["id"].as_i64().unwrap());
+        assert_eq!(stored["raw_json"]["text"], "a\u{0}b");
+    }
+}
