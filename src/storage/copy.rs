@@ -41,7 +41,7 @@ impl TableCopy {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = instances)]
+#[diesel(table_name = instances, treat_none_as_default_value = false)]
 struct InstanceRow {
     id: i32,
     name: String,
@@ -60,7 +60,7 @@ struct InstanceRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = credentials)]
+#[diesel(table_name = credentials, treat_none_as_default_value = false)]
 struct CredentialRow {
     id: i32,
     instance_id: i32,
@@ -71,7 +71,7 @@ struct CredentialRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = api_tokens)]
+#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
 struct TokenRow {
     id: i32,
     name: String,
@@ -100,7 +100,7 @@ struct IncidentRow {
 
 /// An incident as written: `raw_json` goes in as [`JsonStr`] (jsonb on PostgreSQL).
 #[derive(Insertable)]
-#[diesel(table_name = incidents)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
 struct IncidentInsert<'a> {
     id: i64,
     instance: &'a str,
@@ -138,7 +138,7 @@ impl<'a> From<&'a IncidentRow> for IncidentInsert<'a> {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = incident_events)]
+#[diesel(table_name = incident_events, treat_none_as_default_value = false)]
 struct EventRow {
     id: i64,
     incident_id: i64,
@@ -148,7 +148,7 @@ struct EventRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = samples)]
+#[diesel(table_name = samples, treat_none_as_default_value = false)]
 struct SampleRow {
     id: i64,
     instance_id: i32,
@@ -159,7 +159,7 @@ struct SampleRow {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = idempotency_keys)]
+#[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
 struct IdempotencyRow {
     instance: String,
     key: String,

@@ -430,9 +430,10 @@ fn remember_response(
         .map(drop)
 }
 
-/// An incident row as inserted. (`id` comes from the database, see `insert_plain`.)
+/// An incident row as inserted. (`id` comes from the database, see `insert_plain`.) `None`
+/// binds NULL: as `DEFAULT` (diesel's default) SQLite would run one INSERT per row.
 #[derive(Insertable)]
-#[diesel(table_name = incidents)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
 struct IncidentRow<'a> {
     instance: &'a str,
     name: &'a str,
@@ -465,7 +466,7 @@ impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
 
 /// An incident row with the id drawn for it beforehand (PostgreSQL).
 #[derive(Insertable)]
-#[diesel(table_name = incidents)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
 struct IncidentRowWithId<'a> {
     id: i64,
     #[diesel(embed)]
