@@ -2,7 +2,7 @@
 //! load, lose nothing that was answered 200.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +11,16 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// Eight senders posting arrays of 1-3 events until told to stop or the server goes away.
-/// Returns every incident id that was acknowledged with 200.
-fn load(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<i64>> {
+/// Returns every incident id that was acknowledged with 200; `acked` counts them as they come.
+fn load(
+    url: String,
+    stop: Arc<AtomicBool>,
+    acked_count: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<Vec<i64>> {
     std::thread::spawn(move || {
         let senders: Vec<_> = (0..8)
             .map(|sender| {
-                let (url, stop) = (url.clone(), stop.clone());
+                let (url, stop, acked_count) = (url.clone(), stop.clone(), acked_count.clone());
                 std::thread::spawn(move || {
                     let client = client();
                     let mut acked = Vec::new();
@@ -38,12 +42,9 @@ fn load(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<i64>>
                         let Ok(body) = response.json::<Value>() else {
                             break;
                         };
-                        acked.extend(
-                            body.as_array()
-                                .unwrap()
-                                .iter()
-                                .map(|i| i["id"].as_i64().unwrap()),
-                        );
+                        let ids = body.as_array().unwrap();
+                        acked.extend(ids.iter().map(|i| i["id"].as_i64().unwrap()));
+                        acked_count.fetch_add(ids.len(), Ordering::Relaxed);
                     }
                     acked
                 })
@@ -56,18 +57,25 @@ fn load(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<i64>>
     })
 }
 
-/// A server with an instance `load` under eight senders' load.
+/// A server with an instance `load` under eight senders' load, returned once the senders
+/// have had `LOADED` incidents acknowledged (so the interruption lands in steady load, however
+/// fast the backend is), or after 20 s.
 fn server_under_load() -> (
     TestEnv,
     TestServer,
     Arc<AtomicBool>,
     std::thread::JoinHandle<Vec<i64>>,
 ) {
+    const LOADED: usize = 400;
     let env = TestEnv::new();
     env.add_instance("load", "load", "pw", &[]);
     let server = env.serve(&[]);
     let stop = Arc::new(AtomicBool::new(false));
-    let senders = load(server.execute_url("load"), stop.clone());
+    let acked = Arc::new(AtomicUsize::new(0));
+    let senders = load(server.execute_url("load"), stop.clone(), acked.clone());
+    eventually(Duration::from_secs(20), || {
+        acked.load(Ordering::Relaxed) >= LOADED
+    });
     (env, server, stop, senders)
 }
 
@@ -87,7 +95,6 @@ fn assert_all_stored(env: &TestEnv, acked: &[i64]) {
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_incident() {
     let (env, mut server, stop, senders) = server_under_load();
-    std::thread::sleep(Duration::from_millis(1500));
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     let acked = senders.join().unwrap();
@@ -108,7 +115,6 @@ fn kill_9_under_load_loses_no_acknowledged_incident() {
 #[test]
 fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
     let (env, mut server, stop, senders) = server_under_load();
-    std::thread::sleep(Duration::from_millis(1000));
     assert!(server.terminate(), "intake serve did not exit 0 on SIGTERM");
     stop.store(true, Ordering::Relaxed);
     let acked = senders.join().unwrap();
