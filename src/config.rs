@@ -61,7 +61,7 @@ pub struct Settings {
     /// Database connections for reads and admin writes (per server process).
     pub database_pool_size: u32,
     /// Connections committing ingest groups. SQLite has one writer whatever this says;
-    /// on PostgreSQL 0 means 4 (see docs/scaling.md for sizing).
+    /// on PostgreSQL 0 means 2 (see docs/scaling.md for sizing).
     pub writer_connections: usize,
 }
 

@@ -23,7 +23,9 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer};
 use tokio::sync::oneshot;
 
@@ -40,8 +42,10 @@ const MAX_GROUP: usize = 1024;
 /// about 3 ms for some 3 % of throughput.
 const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 250;";
 
-/// Committing connections on PostgreSQL unless configured (`writer_connections`).
-pub const DEFAULT_POSTGRES_WRITERS: usize = 4;
+/// Committing connections on PostgreSQL unless configured (`writer_connections`). Measured on
+/// 2 cores shared by wrk, intake and PostgreSQL: 1 writer 8.7k requests/s, 2 13.6-14.2k,
+/// 4 10.7-11.3k, 8 7.3k. A database on its own machine takes more.
+pub const DEFAULT_POSTGRES_WRITERS: usize = 2;
 
 /// An incident ready to store.
 #[derive(Debug, Clone)]
@@ -464,20 +468,88 @@ impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
     }
 }
 
-/// An incident row with the id drawn for it beforehand (PostgreSQL).
-#[derive(Insertable)]
-#[diesel(table_name = incidents, treat_none_as_default_value = false)]
-struct IncidentRowWithId<'a> {
-    id: i64,
-    #[diesel(embed)]
-    row: IncidentRow<'a>,
+/// PostgreSQL: draws `n` ids from the incidents' sequence. A fixed statement (the count is a
+/// parameter), so each connection parses and plans it once.
+#[derive(QueryId)]
+struct DrawIncidentIds(i64);
+
+impl diesel::query_builder::Query for DrawIncidentIds {
+    type SqlType = BigInt;
 }
 
-#[derive(QueryableByName)]
-struct DrawnId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+impl QueryFragment<Pg> for DrawIncidentIds {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT nextval('incidents_id_seq') FROM generate_series(1, ");
+        out.push_bind_param::<BigInt, _>(&self.0)?;
+        out.push_sql(")");
+        Ok(())
+    }
 }
+
+impl RunQueryDsl<PgConnection> for DrawIncidentIds {}
+
+/// PostgreSQL: many incidents in one fixed statement, a column an array, unnested. A
+/// multi-row VALUES list is new SQL for every row count, parsed and planned every time (it was
+/// the largest part of PostgreSQL's CPU under `make bench` (d)); this is prepared once per
+/// connection.
+struct PgInsertIncidents<'a> {
+    id: Vec<i64>,
+    instance: Vec<&'a str>,
+    name: Vec<&'a str>,
+    type_: Vec<Option<&'a str>>,
+    occurred: Vec<NaiveDateTime>,
+    created: Vec<NaiveDateTime>,
+    raw_json: Vec<&'a str>,
+    severity: Vec<Option<&'a str>>,
+    dedup_key: Vec<Option<&'a str>>,
+    labels: Vec<Option<&'a str>>,
+    status: Vec<&'a str>,
+}
+
+impl diesel::query_builder::QueryId for PgInsertIncidents<'_> {
+    type QueryId = PgInsertIncidents<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for PgInsertIncidents<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Nullable, Text, Timestamp};
+        out.push_sql(
+            "INSERT INTO incidents (id, instance, name, type, occurred, created, raw_json, \
+             severity, dedup_key, labels, status) \
+             SELECT id, instance, name, type, occurred, created, raw_json::jsonb, severity, \
+             dedup_key, labels, status FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.instance)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.name)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.type_)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.occurred)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.created)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.raw_json)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.severity)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dedup_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.labels)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.status)?;
+        out.push_sql(
+            ") AS rows (id, instance, name, type, occurred, created, raw_json, severity, \
+             dedup_key, labels, status)",
+        );
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for PgInsertIncidents<'_> {}
 
 /// Inserts new incidents with one multi-row INSERT; returns their ids in input order.
 fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<i64>> {
@@ -496,23 +568,22 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
             // Other writers draw from the same sequence at the same time, so the ids of one
             // INSERT need not be consecutive and RETURNING's order is not promised: draw the
             // ids first, then insert each row with its own.
-            let mut ids: Vec<i64> = diesel::sql_query(
-                "SELECT nextval('incidents_id_seq') AS id FROM generate_series(1, $1)",
-            )
-            .bind::<BigInt, _>(rows.len() as i64)
-            .load::<DrawnId>(c)?
-            .into_iter()
-            .map(|d| d.id)
-            .collect();
+            let mut ids: Vec<i64> = DrawIncidentIds(rows.len() as i64).load(c)?;
             ids.sort_unstable();
-            let rows: Vec<IncidentRowWithId> = ids
-                .iter()
-                .zip(rows)
-                .map(|(&id, row)| IncidentRowWithId { id, row })
-                .collect();
-            diesel::insert_into(incidents::table)
-                .values(rows)
-                .execute(c)?;
+            let insert = PgInsertIncidents {
+                id: ids.clone(),
+                instance: rows.iter().map(|r| r.instance).collect(),
+                name: rows.iter().map(|r| r.name).collect(),
+                type_: rows.iter().map(|r| r.type_).collect(),
+                occurred: rows.iter().map(|r| r.occurred).collect(),
+                created: rows.iter().map(|r| r.created).collect(),
+                raw_json: rows.iter().map(|r| r.raw_json.0).collect(),
+                severity: rows.iter().map(|r| r.severity).collect(),
+                dedup_key: rows.iter().map(|r| r.dedup_key).collect(),
+                labels: rows.iter().map(|r| r.labels).collect(),
+                status: rows.iter().map(|r| r.status).collect(),
+            };
+            insert.execute(c)?;
             Ok(ids)
         }
     }
