@@ -121,3 +121,35 @@ fn two_replicas_store_twenty_thousand_events_with_distinct_ids_and_share_credent
     let (status, _) = post_json(&b.execute_url("shared"), Some(("sender", "pw-one")), "{}");
     assert_eq!(status, 200, "the remaining credential still works on B");
 }
+
+#[test]
+fn samples_stay_capped_when_two_replicas_store_them_at_once() {
+    let env = TestEnv::new();
+    env.add_instance(
+        "sampled",
+        "u",
+        "p",
+        &["--store-samples", "--sample-limit", "5"],
+    );
+    let a = env.serve(&[]);
+    let b = env.sharing_database().serve(&[]);
+    let urls = [a.execute_url("sampled"), b.execute_url("sampled")];
+    let senders: Vec<_> = (0..8)
+        .map(|n| {
+            let url = urls[n % 2].clone();
+            std::thread::spawn(move || {
+                for r in 0..40 {
+                    let body =
+                        json!([{"name": format!("c{n}-r{r}-a")}, {"name": format!("c{n}-r{r}-b")}]);
+                    let (status, _) = post_json(&url, Some(("u", "p")), &body.to_string());
+                    assert_eq!(status, 200);
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().expect("sender");
+    }
+    let samples = env.json(&["samples", "sampled", "--json"]);
+    assert_eq!(samples.as_array().unwrap().len(), 5, "{samples}");
+}
