@@ -66,6 +66,34 @@ fn array_body_creates_one_incident_per_element_in_order() {
 }
 
 #[test]
+fn a_large_array_keeps_its_order_across_the_writers_insert_chunks() {
+    let (env, server) = setup(&[]);
+    let events: Vec<Value> = (0..700)
+        .map(|i| json!({"name": format!("event {i}")}))
+        .collect();
+    let (status, body) = post_json(
+        &server.execute_url("alerts"),
+        AUTH,
+        &Value::Array(events).to_string(),
+    );
+    assert_eq!(status, 200);
+    let ids: Vec<i64> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not ascending");
+    for i in [0, 255, 256, 499, 500, 699] {
+        assert_eq!(body[i]["name"], format!("event {i}"));
+        assert_eq!(env.incident(ids[i])["name"], format!("event {i}"));
+    }
+    let mut stored = env.all_incident_ids();
+    stored.sort_unstable();
+    assert_eq!(stored, ids);
+}
+
+#[test]
 fn empty_array_answers_an_empty_array_and_stores_nothing() {
     let (env, server) = setup(&[]);
     let (status, body) = post_json(&server.execute_url("alerts"), AUTH, " [] ");
