@@ -36,6 +36,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Throughput and latency with wrk over loopback; writes docs/benchmarks.md. Installs wrk if missing.
+## With INTAKE_TEST_PG_URL set (and psql present) it also measures intake on PostgreSQL (scenario d).
 bench:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
 	  { echo "bench needs wrk (Debian package 'wrk')"; exit 1; }
