@@ -19,6 +19,7 @@ use super::schema::{
     api_tokens, credentials, idempotency_keys, incident_events, incidents, instances, samples,
 };
 use super::sql_types::JsonStr;
+use super::writer::IncidentRow;
 use super::{bump_config_version, on_each_backend, write_transaction, Conn, Database};
 
 /// Rows per chunk: each chunk is one INSERT and one transaction on the target.
@@ -82,7 +83,7 @@ struct TokenRow {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = incidents)]
-struct IncidentRow {
+struct IncidentCopy {
     id: i64,
     instance: String,
     name: String,
@@ -98,39 +99,34 @@ struct IncidentRow {
     last_seen: Option<NaiveDateTime>,
 }
 
-/// An incident as written: `raw_json` goes in as [`JsonStr`] (jsonb on PostgreSQL).
+/// An incident as written: the writer's row (`raw_json` as [`JsonStr`], jsonb on
+/// PostgreSQL) with the id and counters kept.
 #[derive(Insertable)]
 #[diesel(table_name = incidents, treat_none_as_default_value = false)]
 struct IncidentInsert<'a> {
     id: i64,
-    instance: &'a str,
-    name: &'a str,
-    type_: Option<&'a str>,
-    occurred: NaiveDateTime,
-    created: NaiveDateTime,
-    raw_json: JsonStr<'a>,
-    severity: Option<&'a str>,
-    dedup_key: Option<&'a str>,
-    labels: Option<&'a str>,
-    status: &'a str,
+    #[diesel(embed)]
+    row: IncidentRow<'a>,
     occurrences: i32,
     last_seen: Option<NaiveDateTime>,
 }
 
-impl<'a> From<&'a IncidentRow> for IncidentInsert<'a> {
-    fn from(r: &'a IncidentRow) -> Self {
+impl<'a> From<&'a IncidentCopy> for IncidentInsert<'a> {
+    fn from(r: &'a IncidentCopy) -> Self {
         IncidentInsert {
             id: r.id,
-            instance: &r.instance,
-            name: &r.name,
-            type_: r.type_.as_deref(),
-            occurred: r.occurred,
-            created: r.created,
-            raw_json: JsonStr(&r.raw_json),
-            severity: r.severity.as_deref(),
-            dedup_key: r.dedup_key.as_deref(),
-            labels: r.labels.as_deref(),
-            status: &r.status,
+            row: IncidentRow {
+                instance: &r.instance,
+                name: &r.name,
+                type_: r.type_.as_deref(),
+                occurred: r.occurred,
+                created: r.created,
+                raw_json: JsonStr(&r.raw_json),
+                severity: r.severity.as_deref(),
+                dedup_key: r.dedup_key.as_deref(),
+                labels: r.labels.as_deref(),
+                status: &r.status,
+            },
             occurrences: r.occurrences,
             last_seen: r.last_seen,
         }
@@ -223,7 +219,7 @@ pub fn copy(from: &Database, to: &Database) -> anyhow::Result<Vec<TableCopy>> {
             api_tokens::table
         )
         .values(&rows)),
-        copy_by_id!(s, d, incidents, IncidentRow, |rows| diesel::insert_into(
+        copy_by_id!(s, d, incidents, IncidentCopy, |rows| diesel::insert_into(
             incidents::table
         )
         .values(rows.iter().map(IncidentInsert::from).collect::<Vec<_>>())),

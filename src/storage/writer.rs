@@ -438,19 +438,20 @@ fn remember_response(
 
 /// An incident row as inserted. (`id` comes from the database, see `insert_plain`.) `None`
 /// binds NULL: as `DEFAULT` (diesel's default) SQLite would run one INSERT per row.
+/// (`db copy` embeds it, adding what the writer leaves to the database's defaults.)
 #[derive(Insertable)]
 #[diesel(table_name = incidents, treat_none_as_default_value = false)]
-struct IncidentRow<'a> {
-    instance: &'a str,
-    name: &'a str,
-    type_: Option<&'a str>,
-    occurred: NaiveDateTime,
-    created: NaiveDateTime,
-    raw_json: JsonStr<'a>,
-    severity: Option<&'a str>,
-    dedup_key: Option<&'a str>,
-    labels: Option<&'a str>,
-    status: &'a str,
+pub(super) struct IncidentRow<'a> {
+    pub instance: &'a str,
+    pub name: &'a str,
+    pub type_: Option<&'a str>,
+    pub occurred: NaiveDateTime,
+    pub created: NaiveDateTime,
+    pub raw_json: JsonStr<'a>,
+    pub severity: Option<&'a str>,
+    pub dedup_key: Option<&'a str>,
+    pub labels: Option<&'a str>,
+    pub status: &'a str,
 }
 
 impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
