@@ -196,9 +196,12 @@ impl Writer {
             let jobs = jobs.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("intake-writer-{n}"))
-                .spawn(move || {
-                    RETENTION.with(|r| r.set(retention));
-                    run(conn, &jobs)
+                .spawn({
+                    let db = db.clone();
+                    move || {
+                        RETENTION.with(|r| r.set(retention));
+                        run(conn, &db, &jobs)
+                    }
                 })
                 .context("cannot start a writer thread")?;
             threads.push(thread);
@@ -219,7 +222,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Conn, jobs: &Mutex<Receiver<Job>>) {
+fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     loop {
         {
@@ -234,16 +237,29 @@ fn run(mut conn: Conn, jobs: &Mutex<Receiver<Job>>) {
                 }
             }
         }
-        commit_group(&mut conn, &mut group);
+        commit_group(&mut conn, db, &mut group);
     }
     log::debug!("writer stopped: queue closed and drained");
 }
 
-fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
+fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) {
     let stored = write_transaction(conn, |conn| {
         let batches: Vec<&WriteBatch> = group.iter().map(|job| &job.batch).collect();
         store(conn, &batches)
     });
+    if let Err(error) = &stored {
+        if reconnect_if_lost(conn, db) {
+            // Whether a COMMIT cut off by the lost connection took effect is unknown, so the
+            // group is not retried here: its senders get 503 and retry (an Idempotency-Key
+            // retry then finds its first answer if it was committed after all).
+            for job in group.drain(..) {
+                let _ = job.reply.send(Err(storage_error_text(&format!(
+                    "the database connection was lost ({error})"
+                ))));
+            }
+            return;
+        }
+    }
     match stored {
         Ok(ids) => {
             for (job, ids) in group.drain(..).zip(ids) {
@@ -273,8 +289,31 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Job>) {
 }
 
 fn storage_error(error: diesel::result::Error) -> WriteError {
+    storage_error_text(&error.to_string())
+}
+
+fn storage_error_text(error: &str) -> WriteError {
     log::error!("storing incidents failed: {error}");
     WriteError::Storage(error.to_string())
+}
+
+/// After a failed group: when the connection no longer answers (the database restarted, a
+/// failover, a network cut), replaces it. Returns whether it was lost. A connection that
+/// cannot be replaced yet is tried again after the next failure.
+fn reconnect_if_lost(conn: &mut Conn, db: &Database) -> bool {
+    if conn.batch_execute("SELECT 1").is_ok() {
+        return false;
+    }
+    match db.connect() {
+        Ok(fresh) => {
+            log::warn!("writer: the database connection was lost; reconnected");
+            *conn = fresh;
+        }
+        Err(e) => {
+            log::error!("writer: the database connection was lost; reconnecting failed: {e:#}")
+        }
+    }
+    true
 }
 
 /// Rows handed to `insert_plain` at once: 10 bound values a row stays far below either

@@ -158,6 +158,19 @@ impl TestEnv {
         blocker
     }
 
+    /// PostgreSQL: terminates every other session on this test database, as a server restart
+    /// or a failover would.
+    pub fn drop_database_connections(&self) {
+        let (server, name) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        on_server(
+            server,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ),
+        );
+    }
+
     /// Whether this environment's database is an SQLite file.
     pub fn is_sqlite(&self) -> bool {
         self.db_url.starts_with("sqlite:")

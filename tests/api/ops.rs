@@ -1,6 +1,8 @@
 //! Operations: health, readiness, the access log, and 503 when storage is unavailable.
 
 use diesel::connection::SimpleConnection;
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -78,4 +80,36 @@ fn unavailable_storage_answers_503_with_retry_after_and_stores_nothing() {
     let (status, _) = post_json(&server.execute_url("busy"), Some(("u", "p")), "{}");
     assert_eq!(status, 200, "the writer did not recover");
     assert_eq!(env.all_incident_ids().len(), 1);
+}
+
+#[test]
+fn ingest_recovers_by_itself_when_the_database_drops_its_connections() {
+    let env = TestEnv::new();
+    env.add_instance("steady", "u", "p", &[]);
+    let server = env.serve(&[]);
+    let send = || post_json(&server.execute_url("steady"), Some(("u", "p")), "{}").0;
+    assert_eq!(send(), 200);
+    if !on_postgres() {
+        // An SQLite file has no connection a server could drop; the PostgreSQL pass covers it.
+        return;
+    }
+    // What a database restart or failover does to intake's sessions: every one is cut.
+    env.drop_database_connections();
+    let mut answers = Vec::new();
+    let recovered = eventually(Duration::from_secs(5), || {
+        let status = send();
+        answers.push(status.as_u16());
+        status == 200
+    });
+    assert!(recovered, "ingest did not recover: {answers:?}");
+    assert!(
+        answers.iter().all(|&s| s == 200 || s == 503),
+        "a lost connection must answer 503 (retry), got {answers:?}"
+    );
+    let ok = answers.iter().filter(|&&s| s == 200).count() + 1;
+    assert_eq!(
+        env.all_incident_ids().len(),
+        ok,
+        "every 200 is stored, no 503 is"
+    );
 }
