@@ -91,6 +91,17 @@ impl TestEnv {
         }
     }
 
+    /// The same database reached through a URL with these query parameters added
+    /// (`sslmode=require`…).
+    pub fn with_url_parameters(&self, parameters: &str) -> TestEnv {
+        let separator = if self.db_url.contains('?') { '&' } else { '?' };
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            db_url: format!("{}{separator}{parameters}", self.db_url),
+            postgres: None,
+        }
+    }
+
     /// A second environment on the same database (another replica's view).
     pub fn sharing_database(&self) -> TestEnv {
         TestEnv {

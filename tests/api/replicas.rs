@@ -153,3 +153,51 @@ fn samples_stay_capped_when_two_replicas_store_them_at_once() {
     let samples = env.json(&["samples", "sampled", "--json"]);
     assert_eq!(samples.as_array().unwrap().len(), 5, "{samples}");
 }
+
+#[test]
+fn postgres_connections_are_encrypted_when_the_url_requires_tls() {
+    use diesel::prelude::*;
+    if !on_postgres() {
+        return; // An SQLite file has no connection to encrypt.
+    }
+    let env = TestEnv::new();
+    let mut conn = diesel::PgConnection::establish(&env.db_url).expect("connect");
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        ssl: String,
+    }
+    let server_tls = diesel::sql_query("SELECT current_setting('ssl') AS ssl")
+        .get_result::<Setting>(&mut conn)
+        .unwrap();
+    if server_tls.ssl != "on" {
+        eprintln!("skipped: the test PostgreSQL server has ssl = off");
+        return;
+    }
+    let tls = env.with_url_parameters("sslmode=require");
+    tls.add_instance("private", "u", "p", &[]);
+    let server = tls.serve(&[]);
+    let (status, body) = post_json(&server.execute_url("private"), Some(("u", "p")), "{}");
+    assert_eq!(status, 200, "{body}");
+
+    #[derive(QueryableByName)]
+    struct Sessions {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        encrypted: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        plain: i64,
+    }
+    let sessions = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE s.ssl) AS encrypted, \
+                count(*) FILTER (WHERE NOT s.ssl) AS plain \
+         FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.application_name = 'intake' AND a.datname = current_database()",
+    )
+    .get_result::<Sessions>(&mut conn)
+    .unwrap();
+    assert!(
+        sessions.encrypted >= 2,
+        "the writer and a pool connection at least"
+    );
+    assert_eq!(sessions.plain, 0, "an intake session without TLS");
+}
