@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test lint fmt bench certs
+.PHONY: run build build-postgres-tls test lint fmt bench certs
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -11,6 +11,10 @@ run: build
 build:
 	$(CARGO) build --release --locked
 
+## The release binary with TLS to PostgreSQL (sslmode=… in database_url); builds OpenSSL.
+build-postgres-tls:
+	$(CARGO) build --release --locked --features postgres-tls
+
 ## A development CA and a localhost certificate signed by it, in certs/ (see certs/README.md).
 certs: build
 	./target/release/intake tls self-signed --hostname localhost --out-dir certs
@@ -19,10 +23,10 @@ certs: build
 ## integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each test in a
 ## database of its own, dropped afterwards).
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --all-targets --all-features
 	@if [ -n "$$INTAKE_TEST_PG_URL" ]; then \
 	  echo "== PostgreSQL pass: the integration suite again, on databases created on INTAKE_TEST_PG_URL"; \
-	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --test api; \
+	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --all-features --test api; \
 	else \
 	  echo "== PostgreSQL pass SKIPPED: set INTAKE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"; \
 	fi

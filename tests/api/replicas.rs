@@ -154,6 +154,7 @@ fn samples_stay_capped_when_two_replicas_store_them_at_once() {
     assert_eq!(samples.as_array().unwrap().len(), 5, "{samples}");
 }
 
+#[cfg(feature = "postgres-tls")]
 #[test]
 fn postgres_connections_are_encrypted_when_the_url_requires_tls() {
     use diesel::prelude::*;
