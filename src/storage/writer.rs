@@ -535,7 +535,7 @@ impl RunQueryDsl<PgConnection> for DrawIncidentIds {}
 /// the largest part of PostgreSQL's CPU under `make bench` (d)); this is prepared once per
 /// connection.
 struct PgInsertIncidents<'a> {
-    id: Vec<i64>,
+    id: &'a [i64],
     instance: Vec<&'a str>,
     name: Vec<&'a str>,
     type_: Vec<Option<&'a str>>,
@@ -653,13 +653,6 @@ impl<const N: usize> QueryFragment<Sqlite> for SqliteInsertIncidents<'_, N> {
 
 impl<const N: usize> RunQueryDsl<diesel::SqliteConnection> for SqliteInsertIncidents<'_, N> {}
 
-fn insert_sqlite_chunk<const N: usize>(
-    c: &mut diesel::SqliteConnection,
-    rows: &[IncidentRow<'_>],
-) -> QueryResult<Vec<i64>> {
-    SqliteInsertIncidents::<N>(rows).load(c)
-}
-
 /// Inserts new incidents with multi-row INSERTs; returns their ids in input order.
 fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<i64>> {
     match conn {
@@ -672,7 +665,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                     while !rest.is_empty() {
                         $(
                             if rest.len() >= $n {
-                                ids.extend(insert_sqlite_chunk::<$n>(c, &rest[..$n])?);
+                                ids.extend(SqliteInsertIncidents::<$n>(&rest[..$n]).load::<i64>(c)?);
                                 rest = &rest[$n..];
                                 continue;
                             }
@@ -693,7 +686,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
             let mut ids: Vec<i64> = DrawIncidentIds(rows.len() as i64).load(c)?;
             ids.sort_unstable();
             let insert = PgInsertIncidents {
-                id: ids.clone(),
+                id: &ids,
                 instance: rows.iter().map(|r| r.instance).collect(),
                 name: rows.iter().map(|r| r.name).collect(),
                 type_: rows.iter().map(|r| r.type_).collect(),
