@@ -8,7 +8,9 @@
 //!
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`, PostgreSQL with
 //! `synchronous_commit=on`; either way a committed transaction is on disk before `COMMIT`
-//! returns, which is what lets ingest acknowledge only durable incidents.
+//! returns, which is what lets ingest acknowledge only durable incidents. The one exception
+//! is the ingest writer's SQLite connection, which syncs the WAL itself, once for many
+//! commits, before it acknowledges them (see `writer`).
 
 pub mod copy;
 pub mod schema;
@@ -127,6 +129,18 @@ impl Database {
         match self.url {
             DatabaseUrl::Sqlite(_) => Backend::Sqlite,
             DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// SQLite's write-ahead log beside the database file (`<file>-wal`); None on PostgreSQL.
+    pub fn sqlite_wal(&self) -> Option<std::path::PathBuf> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut wal = path.clone().into_os_string();
+                wal.push("-wal");
+                Some(wal.into())
+            }
+            DatabaseUrl::Postgres(_) => None,
         }
     }
 
