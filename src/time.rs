@@ -1,7 +1,7 @@
 //! Timestamps: the forms a sender's `occurred` may take (SPEC 2.4), and the one form
 //! intake answers with (RFC 3339, UTC).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use serde_json::Value;
 
 /// Epoch numbers at or above this are milliseconds (as seconds it would be the year 5138).
@@ -10,6 +10,43 @@ const MILLIS_THRESHOLD: f64 = 100_000_000_000.0;
 /// Formats a stored (UTC) time as RFC 3339 with `Z`, with fractional seconds only when present.
 pub fn rfc3339(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A time as SQLite stores diesel's `Timestamp`: chrono's `%F %T%.f` ("2026-11-23
+/// 10:00:01.123", fractional digits in threes, none for whole seconds), written digit by
+/// digit. The writer formats two a row, and chrono's format machinery was 5 % of its thread.
+/// Years outside 0-9999 and leap seconds go through chrono.
+pub fn sqlite_text(t: NaiveDateTime) -> String {
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return t.format("%F %T%.f").to_string();
+    }
+    fn digits(out: &mut Vec<u8>, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    }
+    let mut out = Vec::with_capacity(29);
+    digits(&mut out, year as u32, 4);
+    out.push(b'-');
+    digits(&mut out, t.month(), 2);
+    out.push(b'-');
+    digits(&mut out, t.day(), 2);
+    out.push(b' ');
+    digits(&mut out, t.hour(), 2);
+    out.push(b':');
+    digits(&mut out, t.minute(), 2);
+    out.push(b':');
+    digits(&mut out, t.second(), 2);
+    if nanos != 0 {
+        out.push(b'.');
+        match (nanos % 1_000_000, nanos % 1_000) {
+            (0, _) => digits(&mut out, nanos / 1_000_000, 3),
+            (_, 0) => digits(&mut out, nanos / 1_000, 6),
+            _ => digits(&mut out, nanos, 9),
+        }
+    }
+    String::from_utf8(out).expect("ASCII digits and separators")
 }
 
 /// Parses an `occurred` value: RFC 3339 / ISO 8601 with or without offset (none = UTC),
@@ -88,6 +125,47 @@ fn from_epoch(n: f64) -> Option<NaiveDateTime> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sqlite_text_is_what_diesel_would_store() {
+        let base = NaiveDate::from_ymd_opt(2026, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap();
+        let nanos = [
+            0,
+            1,
+            999,
+            1_000,
+            7_000_000,
+            123_000_000,
+            123_456_000,
+            123_456_789,
+        ];
+        let dates = [
+            (0, 1, 1),
+            (1999, 12, 31),
+            (2026, 11, 23),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 6, 15),
+        ];
+        for (y, m, d) in dates {
+            for n in nanos {
+                let t = NaiveDate::from_ymd_opt(y, m, d)
+                    .unwrap()
+                    .and_hms_nano_opt(23, 59, 58, n)
+                    .unwrap();
+                assert_eq!(sqlite_text(t), t.format("%F %T%.f").to_string(), "{t:?}");
+            }
+        }
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap();
+        assert_eq!(sqlite_text(leap), leap.format("%F %T%.f").to_string());
+        assert_eq!(sqlite_text(base), "2026-01-02 03:04:05");
+    }
 
     #[test]
     fn every_accepted_form_parses_to_utc() {

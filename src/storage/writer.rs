@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 use super::schema::{incidents, samples};
 use super::sql_types::{JsonStr, RawJson};
 use super::{on_each_backend, write_transaction, Backend, Conn, Database};
+use crate::time::sqlite_text;
 
 /// Most requests committed in one transaction; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
@@ -739,8 +740,23 @@ impl RunQueryDsl<PgConnection> for PgInsertIncidents<'_> {}
 /// SQLite: one multi-row INSERT of exactly `N` rows, returning their ids. Its query id is a
 /// marker per `N`, so diesel prepares the statement once per size and connection and caches
 /// it. (diesel caches no `Vec` insert, and preparing a multi-row INSERT cost more than running
-/// it: 12 % of the writer's time under `make bench` (a).)
-struct SqliteInsertIncidents<'a, const N: usize>(&'a [IncidentRow<'a>]);
+/// it: 12 % of the writer's time under `make bench` (a).) Timestamps are bound as the text
+/// diesel would store for them, formatted beforehand by [`sqlite_text`].
+struct SqliteInsertIncidents<'a, const N: usize> {
+    rows: &'a [IncidentRow<'a>],
+    /// Each row's `occurred` and `created`.
+    times: Vec<[String; 2]>,
+}
+
+impl<'a, const N: usize> SqliteInsertIncidents<'a, N> {
+    fn new(rows: &'a [IncidentRow<'a>]) -> Self {
+        let times = rows
+            .iter()
+            .map(|row| [sqlite_text(row.occurred), sqlite_text(row.created)])
+            .collect();
+        SqliteInsertIncidents { rows, times }
+    }
+}
 
 /// The query id of [`SqliteInsertIncidents`]: one statement per row count.
 struct SqliteInsertIncidentsId<const N: usize>;
@@ -756,17 +772,17 @@ impl<const N: usize> diesel::query_builder::Query for SqliteInsertIncidents<'_, 
 
 impl<const N: usize> QueryFragment<Sqlite> for SqliteInsertIncidents<'_, N> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        use diesel::sql_types::{Nullable, Text, Timestamp};
-        if self.0.len() != N {
+        use diesel::sql_types::{Nullable, Text};
+        if self.rows.len() != N {
             return Err(diesel::result::Error::SerializationError(
-                format!("{} rows for a {N}-row INSERT", self.0.len()).into(),
+                format!("{} rows for a {N}-row INSERT", self.rows.len()).into(),
             ));
         }
         out.push_sql(
             "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, \
              severity, dedup_key, labels, status) VALUES ",
         );
-        for (n, row) in self.0.iter().enumerate() {
+        for (n, (row, [occurred, created])) in self.rows.iter().zip(&self.times).enumerate() {
             out.push_sql(if n == 0 { "(" } else { ", (" });
             out.push_bind_param::<Text, _>(row.instance)?;
             out.push_sql(", ");
@@ -774,9 +790,9 @@ impl<const N: usize> QueryFragment<Sqlite> for SqliteInsertIncidents<'_, N> {
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(&row.type_)?;
             out.push_sql(", ");
-            out.push_bind_param::<Timestamp, _>(&row.occurred)?;
+            out.push_bind_param::<Text, _>(occurred)?;
             out.push_sql(", ");
-            out.push_bind_param::<Timestamp, _>(&row.created)?;
+            out.push_bind_param::<Text, _>(created)?;
             out.push_sql(", ");
             out.push_bind_param::<RawJson, _>(&row.raw_json)?;
             out.push_sql(", ");
@@ -808,7 +824,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                     while !rest.is_empty() {
                         $(
                             if rest.len() >= $n {
-                                ids.extend(SqliteInsertIncidents::<$n>(&rest[..$n]).load::<i64>(c)?);
+                                ids.extend(SqliteInsertIncidents::<$n>::new(&rest[..$n]).load::<i64>(c)?);
                                 rest = &rest[$n..];
                                 continue;
                             }
