@@ -10,8 +10,7 @@
 //!   (`synchronous=NORMAL`: the WAL is written, not synced) and hands the group to the WAL
 //!   syncer, which answers it after an fsync of the WAL that began after that `COMMIT`
 //!   returned. So the writer inserts the next group while the disk syncs the last one, and one
-//!   fsync covers every group committed before it began. A third thread copies the WAL into
-//!   the database file (checkpoints) off the writer's path.
+//!   fsync covers every group committed before it began.
 //! - If a group fails, its requests are retried one transaction each, so one request
 //!   that cannot be stored does not take its neighbours down with it.
 //! - The queue is bounded: when it is full, `submit` refuses at once and ingest answers 503.
@@ -230,17 +229,10 @@ impl Writer {
             threads.push(thread);
         }
         if let Some((wal, committed)) = syncer {
-            let (synced, syncs) = mpsc::sync_channel(1);
             let thread = std::thread::Builder::new()
                 .name("intake-wal-sync".into())
-                .spawn(move || sync_wal(&wal, &committed, &synced))
+                .spawn(move || sync_wal(&wal, &committed))
                 .context("cannot start the WAL sync thread")?;
-            threads.push(thread);
-            let mut conn = db.connect()?;
-            let thread = std::thread::Builder::new()
-                .name("intake-checkpoint".into())
-                .spawn(move || checkpoint_in_background(&mut conn, &syncs))
-                .context("cannot start the checkpoint thread")?;
             threads.push(thread);
         }
         Ok((Writer { queue }, threads))
@@ -332,17 +324,13 @@ fn open_wal(conn: &mut diesel::SqliteConnection, db: &Database) -> anyhow::Resul
 /// answers them all. After a failed fsync the kernel may have dropped the unwritten pages, so
 /// later syncs prove nothing: it answers what it holds as failed and stops, and the writer
 /// stops with it.
-fn sync_wal(wal: &std::fs::File, committed: &Receiver<Vec<Answer>>, synced: &SyncSender<()>) {
+fn sync_wal(wal: &std::fs::File, committed: &Receiver<Vec<Answer>>) {
     while let Ok(mut answers) = committed.recv() {
         while let Ok(more) = committed.try_recv() {
             answers.extend(more);
         }
         match wal.sync_data() {
-            Ok(()) => {
-                send_answers(answers);
-                // Wakes the checkpointer if it waits (a full channel: it has a wake-up due).
-                let _ = synced.try_send(());
-            }
+            Ok(()) => send_answers(answers),
             Err(e) => {
                 log::error!(
                     "syncing the write-ahead log failed ({e}): ingest stops; check the disk \
@@ -360,25 +348,6 @@ fn sync_wal(wal: &std::fs::File, committed: &Receiver<Vec<Answer>>, synced: &Syn
                 return;
             }
         }
-    }
-}
-
-/// How long the background checkpointer waits between checkpoints while writes go on: the
-/// WAL gathers this much before its pages are copied into the database file, so a page that
-/// every commit rewrites (the newest leaf, the file header) is copied once, not every time.
-const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// SQLite: copies the WAL into the database file on a connection of its own (a PASSIVE
-/// checkpoint, which never blocks the writer), some time after each sync, so the writer's
-/// own checkpoints (`wal_autocheckpoint`) find little left to copy and sync. The writer's
-/// are still needed: only a checkpoint between two of its transactions lets the WAL start
-/// over instead of growing. Measured (b): 385 → 429-460 requests/s of 100 events.
-fn checkpoint_in_background(conn: &mut Conn, syncs: &Receiver<()>) {
-    while syncs.recv().is_ok() {
-        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-            log::warn!("background checkpoint failed: {e}");
-        }
-        std::thread::sleep(CHECKPOINT_PAUSE);
     }
 }
 
