@@ -185,7 +185,7 @@ CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cp
   echo
   echo "Machine: $(nproc) cores ($CPU_MODEL), $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); $(rustc --version)."
   echo "wrk and the server share the cores. wrk: $WRK_THREADS threads, $CONNS connections, ${DURATION} s per scenario after a 2 s warm-up."
-  echo "intake: release build, fresh SQLite file (WAL, synchronous=FULL), one argon2id-hashed Basic credential, RUST_LOG=$RUST_LOG."
+  echo "intake: release build, fresh SQLite file (WAL; every acknowledged group fdatasync'ed first), one argon2id-hashed Basic credential, RUST_LOG=$RUST_LOG."
   [ -n "$PG_SERVER" ] && echo "(d): the same on a fresh PostgreSQL database ($(psql -tA "$PG_SERVER/postgres" -c 'SHOW server_version' 2>/dev/null), synchronous_commit=on, fsync=$(psql -tA "$PG_SERVER/postgres" -c 'SHOW fsync' 2>/dev/null)) on this machine, default writer_connections."
   echo "Payload: one ~1 KB JSON event per request, or an array of 100 of them."
   echo
