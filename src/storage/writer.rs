@@ -131,7 +131,7 @@ pub struct Written {
 }
 
 /// Why a batch was not stored.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error("the write queue is full")]
     Saturated,
@@ -336,14 +336,11 @@ fn sync_wal(wal: &std::fs::File, committed: &Receiver<Vec<Answer>>) {
                     "syncing the write-ahead log failed ({e}): ingest stops; check the disk \
                      and restart intake"
                 );
-                let failed = answers.into_iter().map(|(reply, _)| {
-                    (
-                        reply,
-                        Err(storage_error_text(&format!(
-                            "the write-ahead log could not be synced: {e}"
-                        ))),
-                    )
-                });
+                let error =
+                    storage_error_text(&format!("the write-ahead log could not be synced: {e}"));
+                let failed = answers
+                    .into_iter()
+                    .map(|(reply, _)| (reply, Err(error.clone())));
                 send_answers(failed.collect());
                 return;
             }
@@ -362,10 +359,10 @@ fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Ans
             // Whether a COMMIT cut off by the lost connection took effect is unknown, so the
             // group is not retried here: its senders get 503 and retry (an Idempotency-Key
             // retry then finds its first answer if it was committed after all).
-            let lost = format!("the database connection was lost ({error})");
+            let lost = storage_error_text(&format!("the database connection was lost ({error})"));
             return group
                 .drain(..)
-                .map(|job| (job.reply, Err(storage_error_text(&lost))))
+                .map(|job| (job.reply, Err(lost.clone())))
                 .collect();
         }
     }
@@ -392,10 +389,10 @@ fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Ans
         }
         // A group of one: its only request failed on its own.
         Err(error) => {
-            let error = error.to_string();
+            let error = storage_error(error);
             group
                 .drain(..)
-                .map(|job| (job.reply, Err(storage_error_text(&error))))
+                .map(|job| (job.reply, Err(error.clone())))
                 .collect()
         }
     }
