@@ -128,3 +128,31 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
         .log_text()
         .contains("every acknowledged incident is committed"));
 }
+
+/// SQLite: what the writer commits goes to the write-ahead log first; the checkpointer copies
+/// it into the database file itself soon after, without waiting for the log to fill.
+#[test]
+fn committed_incidents_reach_the_sqlite_database_file_without_waiting_for_the_log_to_fill() {
+    if on_postgres() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.add_instance("ck", "ck", "pw", &[]);
+    let server = env.serve(&[]);
+    let marker = "checkpointed-7f3a9c";
+    let (status, _) = post_json(
+        &server.execute_url("ck"),
+        Some(("ck", "pw")),
+        &format!(r#"{{"name":"{marker}"}}"#),
+    );
+    assert_eq!(status, 200);
+    let in_database_file = || {
+        let bytes = std::fs::read(env.path("intake.db")).unwrap_or_default();
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    };
+    assert!(
+        eventually(Duration::from_secs(5), in_database_file),
+        "the incident is still only in the write-ahead log after 5 s"
+    );
+    drop(server);
+}
