@@ -49,20 +49,25 @@ const MAX_GROUP: usize = 1024;
 /// The SQLite writer's connection settings.
 /// - The WAL checkpointer, a thread of its own, copies the WAL into the database file while
 ///   the writer goes on inserting. The writer checkpoints itself only when the WAL passes
-///   2000 pages, and then copies only what the checkpointer has not; that checkpoint is what
-///   lets the WAL start over from its beginning. Measured against the writer checkpointing
-///   every 250 pages itself (wrk 2 × 64, interleaved): (a) 20.1-20.5k → 20.2-21.9k
-///   requests/s, p99 7.7 → 8.0-8.8 ms; (b) 490-570 → 700-743 requests/s. At 4000 pages (b)
-///   did 775 but (a)'s p99 rose to 11 ms; at 1000 (b) gained nothing, since one of its
-///   groups writes 1300-3300 pages.
+///   `WRITER_CHECKPOINT_PAGES` (more after large groups, see `own_checkpoint_threshold`), and
+///   then copies only what the checkpointer has not; that checkpoint is what lets the WAL start
+///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
+///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
+///   645/687 requests/s. (a)'s p99 stayed 7.8-8.5 ms in most runs but was 99 and 202 ms in two
+///   of eight with the checkpointer, where the old writer stayed under 10.4 ms in six (it too
+///   reached 68-95 ms in earlier `make bench` runs).
 /// - A transaction larger than the page cache keeps its pages in memory instead of writing
 ///   them to the WAL before `COMMIT` (and again at `COMMIT`): (b), whose groups hold thousands
 ///   of rows, went 403-418 → 442-447 requests/s.
 /// - `COMMIT` does not wait for the disk; the WAL syncer does, for the whole group at once
 ///   (see the module notes). A checkpoint still syncs the WAL before it copies it, and the
 ///   database file after, as SQLite always does.
-const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 2000; PRAGMA cache_spill = false; \
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_spill = false; \
      PRAGMA synchronous = NORMAL;";
+
+/// The writer's own checkpoint threshold, in WAL pages (`wal_autocheckpoint`), for groups of
+/// single events; larger groups raise it (see `own_checkpoint_threshold`).
+const WRITER_CHECKPOINT_PAGES: i64 = 1000;
 
 /// How often the WAL checkpointer looks for new WAL pages while ingest is busy (every 5 ms is
 /// ~100 pages under (a); every 10 or 25 ms gave (a) a p99 of 13-14 ms), and at most how long
@@ -292,6 +297,7 @@ enum Durable {
 
 fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Durable) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut own_checkpoint_at = WRITER_CHECKPOINT_PAGES;
     loop {
         {
             // One thread gathers at a time; the others are committing meanwhile.
@@ -302,6 +308,20 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
                 match jobs.try_recv() {
                     Ok(job) => group.push(job),
                     Err(_) => break,
+                }
+            }
+        }
+        if let (Durable::AfterWalSync(_), Conn::Sqlite(c)) = (durable, &mut conn) {
+            let bytes = group
+                .iter()
+                .flat_map(|job| &job.batch.incidents)
+                .map(|incident| incident.raw_json.len() + ROW_OVERHEAD)
+                .sum();
+            let wanted = own_checkpoint_threshold(bytes);
+            if wanted != own_checkpoint_at {
+                match c.batch_execute(&format!("PRAGMA wal_autocheckpoint = {wanted}")) {
+                    Ok(()) => own_checkpoint_at = wanted,
+                    Err(e) => log::warn!("cannot set the writer's checkpoint threshold: {e}"),
                 }
             }
         }
@@ -323,6 +343,26 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
         }
     }
     log::debug!("writer stopped: queue closed and drained");
+}
+
+/// Bytes a stored incident takes besides its `raw_json`, roughly (its other columns, its
+/// index entry).
+const ROW_OVERHEAD: usize = 200;
+
+/// The WAL size, in pages, past which the SQLite writer checkpoints itself after committing a
+/// group of about `group_bytes`: at least twice the pages the group writes, so a large group's own pages are left
+/// to the checkpointer, which copies them while the writer inserts the next group, instead
+/// of the writer copying them at once while every request waits. Groups of arrays (b) write
+/// 1300-3300 pages each: with the threshold at 1000 they gained nothing from the checkpointer,
+/// at 4000 (b) went 490-570 → 775 requests/s; at 2000 for every group, (a)'s p99 rose.
+fn own_checkpoint_threshold(group_bytes: usize) -> i64 {
+    const PAGE: usize = 4096;
+    let pages = i64::try_from(group_bytes / PAGE).unwrap_or(i64::MAX);
+    let mut threshold = WRITER_CHECKPOINT_PAGES;
+    while threshold < 2 * pages && threshold < 8 * WRITER_CHECKPOINT_PAGES {
+        threshold *= 2;
+    }
+    threshold
 }
 
 fn send_answers(answers: Vec<Answer>) {
@@ -1055,4 +1095,20 @@ pub fn trim_samples(conn: &mut Conn, instance_id: i32, keep: i32) -> QueryResult
         .bind::<Integer, _>(instance_id)
         .bind::<BigInt, _>(i64::from(keep.max(0)))
         .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_leaves_a_large_groups_pages_to_the_checkpointer() {
+        // Groups of single events: SQLite's default threshold.
+        assert_eq!(own_checkpoint_threshold(0), 1000);
+        assert_eq!(own_checkpoint_threshold(30 * 1200), 1000);
+        // 40 requests of 100 ~1.1 KB events: ~1270 pages, so at least 2540.
+        assert_eq!(own_checkpoint_threshold(4000 * 1300), 4000);
+        // Never more than 8000 pages (32 MiB of WAL), however large the group.
+        assert_eq!(own_checkpoint_threshold(1 << 40), 8000);
+    }
 }
