@@ -53,9 +53,9 @@ const MAX_GROUP: usize = 1024;
 ///   then copies only what the checkpointer has not; that checkpoint is what lets the WAL start
 ///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
 ///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
-///   645/687 requests/s. (a)'s p99 stayed 7.8-8.5 ms in most runs but was 99 and 202 ms in two
-///   of eight with the checkpointer, where the old writer stayed under 10.4 ms in six (it too
-///   reached 68-95 ms in earlier `make bench` runs).
+///   645/687 requests/s. (a)'s p99 stayed 7.8-12.6 ms in most runs, but 3 of 12 met a disk
+///   stall (fsyncs of 100-200 ms; p99 up to 203 ms); the old writer met none in 6 runs that
+///   day, but did in 2 of 4 earlier `make bench` runs (docs/performance.md, session 4).
 /// - A transaction larger than the page cache keeps its pages in memory instead of writing
 ///   them to the WAL before `COMMIT` (and again at `COMMIT`): (b), whose groups hold thousands
 ///   of rows, went 403-418 → 442-447 requests/s.
@@ -350,9 +350,9 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
 const ROW_OVERHEAD: usize = 200;
 
 /// The WAL size, in pages, past which the SQLite writer checkpoints itself after committing a
-/// group of about `group_bytes`: at least twice the pages the group writes, so a large group's own pages are left
-/// to the checkpointer, which copies them while the writer inserts the next group, instead
-/// of the writer copying them at once while every request waits. Groups of arrays (b) write
+/// group of about `group_bytes`: at least twice the pages the group writes, so a large
+/// group's own pages are left to the checkpointer, which copies them while the writer inserts
+/// the next group, instead of the writer copying them at once while every request waits. Groups of arrays (b) write
 /// 1300-3300 pages each: with the threshold at 1000 they gained nothing from the checkpointer,
 /// at 4000 (b) went 490-570 → 775 requests/s; at 2000 for every group, (a)'s p99 rose.
 fn own_checkpoint_threshold(group_bytes: usize) -> i64 {
