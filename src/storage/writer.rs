@@ -62,8 +62,8 @@ const MAX_GROUP: usize = 1024;
 /// - `COMMIT` does not wait for the disk; the WAL syncer does, for the whole group at once
 ///   (see the module notes). A checkpoint still syncs the WAL before it copies it, and the
 ///   database file after, as SQLite always does.
-const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_spill = false; \
-     PRAGMA synchronous = NORMAL;";
+/// - `wal_autocheckpoint` is not here: the writer sets it group by group.
+const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL;";
 
 /// The writer's own checkpoint threshold, in WAL pages (`wal_autocheckpoint`), for groups of
 /// single events; larger groups raise it (see `own_checkpoint_threshold`).
@@ -297,7 +297,8 @@ enum Durable {
 
 fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Durable) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    let mut own_checkpoint_at = WRITER_CHECKPOINT_PAGES;
+    // The writer's `wal_autocheckpoint`, once it has set one.
+    let mut own_checkpoint_at = None;
     loop {
         {
             // One thread gathers at a time; the others are committing meanwhile.
@@ -311,16 +312,16 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
                 }
             }
         }
-        if let (Durable::AfterWalSync(_), Conn::Sqlite(c)) = (durable, &mut conn) {
+        if let Conn::Sqlite(c) = &mut conn {
             let bytes = group
                 .iter()
                 .flat_map(|job| &job.batch.incidents)
                 .map(|incident| incident.raw_json.len() + ROW_OVERHEAD)
                 .sum();
             let wanted = own_checkpoint_threshold(bytes);
-            if wanted != own_checkpoint_at {
+            if own_checkpoint_at != Some(wanted) {
                 match c.batch_execute(&format!("PRAGMA wal_autocheckpoint = {wanted}")) {
-                    Ok(()) => own_checkpoint_at = wanted,
+                    Ok(()) => own_checkpoint_at = Some(wanted),
                     Err(e) => log::warn!("cannot set the writer's checkpoint threshold: {e}"),
                 }
             }
@@ -352,9 +353,10 @@ const ROW_OVERHEAD: usize = 200;
 /// The WAL size, in pages, past which the SQLite writer checkpoints itself after committing a
 /// group of about `group_bytes`: at least twice the pages the group writes, so a large
 /// group's own pages are left to the checkpointer, which copies them while the writer inserts
-/// the next group, instead of the writer copying them at once while every request waits. Groups of arrays (b) write
-/// 1300-3300 pages each: with the threshold at 1000 they gained nothing from the checkpointer,
-/// at 4000 (b) went 490-570 → 775 requests/s; at 2000 for every group, (a)'s p99 rose.
+/// the next group, instead of the writer copying them at once while every request waits.
+/// Groups of arrays (b) write 1300-3300 pages each: with the threshold at 1000 they gained
+/// nothing from the checkpointer, at 4000 (b) went 490-570 → 775 requests/s; at 2000 for
+/// every group, (a)'s p99 rose.
 fn own_checkpoint_threshold(group_bytes: usize) -> i64 {
     const PAGE: usize = 4096;
     let pages = i64::try_from(group_bytes / PAGE).unwrap_or(i64::MAX);
