@@ -69,9 +69,9 @@ const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA synchronous = N
 /// single events; larger groups raise it (see `own_checkpoint_threshold`).
 const WRITER_CHECKPOINT_PAGES: i64 = 1000;
 
-/// How often the WAL checkpointer looks for new WAL pages while ingest is busy (every 5 ms is
-/// ~100 pages under (a); every 10 or 25 ms gave (a) a p99 of 13-14 ms), and at most how long
-/// it waits while idle.
+/// The WAL checkpointer runs at most this often while ingest is busy (every 5 ms is ~100 pages
+/// under (a); every 10 or 25 ms gave (a) a p99 of 13-14 ms), and retries pages a reader kept
+/// it from copying after the longer interval if no commit comes first.
 const CHECKPOINT_BUSY_INTERVAL: Duration = Duration::from_millis(5);
 const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -222,8 +222,6 @@ impl Writer {
         let mut syncer = None;
         for n in 0..writers {
             let mut conn = db.connect()?;
-            // Dropped when the writer thread ends, which stops the checkpointer.
-            let mut writer_alive = None;
             let durable = match &mut conn {
                 Conn::Sqlite(c) => {
                     c.batch_execute(WRITER_PRAGMAS)
@@ -232,10 +230,14 @@ impl Writer {
                     // for it, and gathers what arrived meanwhile into its next group; fewer,
                     // larger commits write fewer WAL pages (see `WRITER_PRAGMAS`).
                     let (to_syncer, committed) = mpsc::sync_channel(0);
-                    let (alive, writer_stopped) = mpsc::channel::<()>();
-                    writer_alive = Some(alive);
-                    syncer = Some((open_wal(c, db)?, committed, db.connect()?, writer_stopped));
-                    Durable::AfterWalSync(to_syncer)
+                    // The writer tells the checkpointer of each commit; it drops its sender
+                    // when it ends, which stops the checkpointer.
+                    let (checkpointer, commits) = mpsc::sync_channel(1);
+                    syncer = Some((open_wal(c, db)?, committed, db.connect()?, commits));
+                    Durable::AfterWalSync {
+                        syncer: to_syncer,
+                        checkpointer,
+                    }
                 }
                 Conn::Pg(_) => Durable::AtCommit,
             };
@@ -245,7 +247,6 @@ impl Writer {
                 .spawn({
                     let db = db.clone();
                     move || {
-                        let _alive = writer_alive;
                         RETENTION.with(|r| r.set(retention));
                         run(conn, &db, &jobs, &durable)
                     }
@@ -253,7 +254,7 @@ impl Writer {
                 .context("cannot start a writer thread")?;
             threads.push(thread);
         }
-        if let Some((wal, committed, checkpoint_conn, writer_stopped)) = syncer {
+        if let Some((wal, committed, checkpoint_conn, commits)) = syncer {
             let thread = std::thread::Builder::new()
                 .name("intake-wal-sync".into())
                 .spawn(move || sync_wal(&wal, &committed))
@@ -261,7 +262,7 @@ impl Writer {
             threads.push(thread);
             let thread = std::thread::Builder::new()
                 .name("intake-checkpoint".into())
-                .spawn(move || checkpoint_wal(checkpoint_conn, &writer_stopped))
+                .spawn(move || checkpoint_wal(checkpoint_conn, &commits))
                 .context("cannot start the WAL checkpoint thread")?;
             threads.push(thread);
         }
@@ -292,7 +293,11 @@ enum Durable {
     /// When `COMMIT` returns (PostgreSQL, `synchronous_commit=on`): answer at once.
     AtCommit,
     /// After the WAL syncer's next fsync (SQLite): answers go to it.
-    AfterWalSync(mpsc::SyncSender<Vec<Answer>>),
+    /// and each commit is announced to the WAL checkpointer.
+    AfterWalSync {
+        syncer: mpsc::SyncSender<Vec<Answer>>,
+        checkpointer: mpsc::SyncSender<()>,
+    },
 }
 
 fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Durable) {
@@ -329,7 +334,12 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
         let answers = commit_group(&mut conn, db, &mut group);
         match durable {
             Durable::AtCommit => send_answers(answers),
-            Durable::AfterWalSync(syncer) => {
+            Durable::AfterWalSync {
+                syncer,
+                checkpointer,
+            } => {
+                // Full means a commit is already announced and not yet checkpointed.
+                let _ = checkpointer.try_send(());
                 if let Err(mpsc::SendError(answers)) = syncer.send(answers) {
                     // The syncer stopped after a failed fsync: nothing committed from now on
                     // could be confirmed, so stop taking requests (ingest answers 503).
@@ -417,7 +427,7 @@ fn sync_wal(wal: &std::fs::File, committed: &Receiver<Vec<Answer>>) {
 
 /// What `PRAGMA wal_checkpoint` reports: the WAL's length and how much of it is now in the
 /// database file, in pages.
-#[derive(QueryableByName, PartialEq, Clone, Copy, Default)]
+#[derive(QueryableByName)]
 struct CheckpointReport {
     #[diesel(sql_type = Integer)]
     log: i32,
@@ -427,29 +437,34 @@ struct CheckpointReport {
 
 /// The WAL checkpointer (SQLite): copies committed WAL pages into the database file on its own
 /// connection, beside the writer, so the writer's own checkpoints (see `WRITER_PRAGMAS`)
-/// find little left to copy. A PASSIVE checkpoint never waits for the writer or for readers: it
-/// copies what no reader still needs, and the rest next time. Ends when the writer does.
-fn checkpoint_wal(mut conn: Conn, writer_stopped: &Receiver<()>) {
-    let mut last = CheckpointReport::default();
-    let mut wait = CHECKPOINT_IDLE_INTERVAL;
-    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_stopped.recv_timeout(wait) {
-        let report = match diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+/// find little left to copy. It runs after each commit the writer announces, at most once per
+/// `CHECKPOINT_BUSY_INTERVAL`. A PASSIVE checkpoint never waits for the writer or for readers:
+/// it copies what no reader still needs; what it leaves is tried again after
+/// `CHECKPOINT_IDLE_INTERVAL` if no commit comes first. Ends when the writer does.
+fn checkpoint_wal(mut conn: Conn, commits: &Receiver<()>) {
+    let mut left_behind = false;
+    loop {
+        let next = if left_behind {
+            commits.recv_timeout(CHECKPOINT_IDLE_INTERVAL)
+        } else {
+            commits
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        };
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = next {
+            return;
+        }
+        left_behind = match diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
             .get_result::<CheckpointReport>(&mut conn)
         {
-            Ok(report) => report,
+            Ok(report) => report.checkpointed < report.log,
             Err(e) => {
                 // The writer's own checkpoints go on; this one tries again later.
                 log::warn!("WAL checkpoint failed: {e}");
-                CheckpointReport::default()
+                true
             }
         };
-        // Busy while the WAL changes between looks; idle waits lengthen up to the maximum.
-        wait = if report != last {
-            CHECKPOINT_BUSY_INTERVAL
-        } else {
-            (wait * 2).min(CHECKPOINT_IDLE_INTERVAL)
-        };
-        last = report;
+        std::thread::sleep(CHECKPOINT_BUSY_INTERVAL);
     }
 }
 
