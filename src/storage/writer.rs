@@ -292,8 +292,8 @@ type Answer = (
 enum Durable {
     /// When `COMMIT` returns (PostgreSQL, `synchronous_commit=on`): answer at once.
     AtCommit,
-    /// After the WAL syncer's next fsync (SQLite): answers go to it.
-    /// and each commit is announced to the WAL checkpointer.
+    /// After the WAL syncer's next fsync (SQLite): answers go to it, and each commit is
+    /// announced to the WAL checkpointer.
     AfterWalSync {
         syncer: mpsc::SyncSender<Vec<Answer>>,
         checkpointer: mpsc::SyncSender<()>,
@@ -447,9 +447,7 @@ fn checkpoint_wal(mut conn: Conn, commits: &Receiver<()>) {
         let next = if left_behind {
             commits.recv_timeout(CHECKPOINT_IDLE_INTERVAL)
         } else {
-            commits
-                .recv()
-                .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            commits.recv().map_err(mpsc::RecvTimeoutError::from)
         };
         if let Err(mpsc::RecvTimeoutError::Disconnected) = next {
             return;
