@@ -1,7 +1,7 @@
 //! An acknowledged incident is on disk: kill -9 under concurrent load, and SIGTERM under
 //! load, lose nothing that was answered 200.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +10,16 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+/// An acknowledged incident: its id and the name its event was sent with.
+type Acked = (i64, String);
+
 /// Eight senders posting arrays of 1-3 events until told to stop or the server goes away.
-/// Returns every incident id that was acknowledged with 200; `acked` counts them as they come.
+/// Returns every incident that was acknowledged with 200; `acked` counts them as they come.
 fn load(
     url: String,
     stop: Arc<AtomicBool>,
     acked_count: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<Vec<i64>> {
+) -> std::thread::JoinHandle<Vec<Acked>> {
     std::thread::spawn(move || {
         let senders: Vec<_> = (0..8)
             .map(|sender| {
@@ -27,8 +30,12 @@ fn load(
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
-                        let events: Vec<Value> = (0..1 + n % 3)
-                            .map(|i| serde_json::json!({"name": format!("s{sender}-{n}-{i}")}))
+                        let names: Vec<String> = (0..1 + n % 3)
+                            .map(|i| format!("s{sender}-{n}-{i}"))
+                            .collect();
+                        let events: Vec<Value> = names
+                            .iter()
+                            .map(|name| serde_json::json!({ "name": name }))
                             .collect();
                         let sent = client
                             .post(&url)
@@ -43,7 +50,7 @@ fn load(
                             break;
                         };
                         let ids = body.as_array().unwrap();
-                        acked.extend(ids.iter().map(|i| i["id"].as_i64().unwrap()));
+                        acked.extend(ids.iter().map(|i| i["id"].as_i64().unwrap()).zip(names));
                         acked_count.fetch_add(ids.len(), Ordering::Relaxed);
                     }
                     acked
@@ -64,7 +71,7 @@ fn server_under_load() -> (
     TestEnv,
     TestServer,
     Arc<AtomicBool>,
-    std::thread::JoinHandle<Vec<i64>>,
+    std::thread::JoinHandle<Vec<Acked>>,
 ) {
     const LOADED: usize = 400;
     let env = TestEnv::new();
@@ -79,16 +86,40 @@ fn server_under_load() -> (
     (env, server, stop, senders)
 }
 
-fn assert_all_stored(env: &TestEnv, acked: &[i64]) {
-    let stored: HashSet<i64> = env.all_incident_ids().into_iter().collect();
-    let missing: Vec<&i64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+/// Every acknowledged id is stored, with the event its sender was answered for.
+fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
+    let stored: HashMap<i64, String> = env
+        .all_incidents()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap(),
+                i["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let missing: Vec<&Acked> = acked
+        .iter()
+        .filter(|(id, _)| !stored.contains_key(id))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} acknowledged incidents lost, e.g. {:?}",
         missing.len(),
         &missing[..missing.len().min(10)]
     );
-    let unique: HashSet<&i64> = acked.iter().collect();
+    let mixed_up: Vec<(&Acked, &String)> = acked
+        .iter()
+        .map(|acked| (acked, &stored[&acked.0]))
+        .filter(|((_, sent), stored)| sent != *stored)
+        .collect();
+    assert!(
+        mixed_up.is_empty(),
+        "{} ids answered for another event, e.g. {:?}",
+        mixed_up.len(),
+        &mixed_up[..mixed_up.len().min(10)]
+    );
+    let unique: HashSet<i64> = acked.iter().map(|(id, _)| *id).collect();
     assert_eq!(unique.len(), acked.len(), "an id was acknowledged twice");
 }
 
@@ -109,7 +140,8 @@ fn kill_9_under_load_loses_no_acknowledged_incident() {
     let server = env.serve(&[]);
     let (status, body) = post_json(&server.execute_url("load"), Some(("load", "pw")), "{}");
     assert_eq!(status, 200);
-    assert!(body[0]["id"].as_i64().unwrap() > *acked.iter().max().unwrap());
+    let newest = acked.iter().map(|(id, _)| *id).max().unwrap();
+    assert!(body[0]["id"].as_i64().unwrap() > newest);
 }
 
 #[test]

@@ -243,7 +243,15 @@ impl TestEnv {
 
     /// Every incident id in the database, through the CLI's paginated listing.
     pub fn all_incident_ids(&self) -> Vec<i64> {
-        let mut ids = Vec::new();
+        self.all_incidents()
+            .iter()
+            .map(|i| i["id"].as_i64().expect("id"))
+            .collect()
+    }
+
+    /// Every incident in the database, newest first, through the CLI's paginated listing.
+    pub fn all_incidents(&self) -> Vec<Value> {
+        let mut all: Vec<Value> = Vec::new();
         let mut before: Option<i64> = None;
         loop {
             let mut args = vec!["incidents", "list", "--json", "--limit", "1000"];
@@ -255,10 +263,10 @@ impl TestEnv {
             let page = self.json(&args);
             let page = page.as_array().expect("array");
             if page.is_empty() {
-                return ids;
+                return all;
             }
-            ids.extend(page.iter().map(|i| i["id"].as_i64().expect("id")));
-            before = ids.last().copied();
+            all.extend(page.iter().cloned());
+            before = all.last().and_then(|i| i["id"].as_i64());
         }
     }
 
