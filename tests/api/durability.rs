@@ -86,6 +86,19 @@ fn server_under_load() -> (
     (env, server, stop, senders)
 }
 
+/// Stops the senders and returns what they had acknowledged, which must be enough load to
+/// mean anything.
+fn stop_senders(stop: &AtomicBool, senders: std::thread::JoinHandle<Vec<Acked>>) -> Vec<Acked> {
+    stop.store(true, Ordering::Relaxed);
+    let acked = senders.join().unwrap();
+    assert!(
+        acked.len() > 100,
+        "too little load to mean anything: {}",
+        acked.len()
+    );
+    acked
+}
+
 /// Every acknowledged id is stored, with the event its sender was answered for.
 fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
     let stored: HashMap<i64, String> = env
@@ -127,13 +140,7 @@ fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
 fn kill_9_under_load_loses_no_acknowledged_incident() {
     let (env, mut server, stop, senders) = server_under_load();
     server.kill9();
-    stop.store(true, Ordering::Relaxed);
-    let acked = senders.join().unwrap();
-    assert!(
-        acked.len() > 100,
-        "too little load to mean anything: {}",
-        acked.len()
-    );
+    let acked = stop_senders(&stop, senders);
     assert_all_stored(&env, &acked);
 
     // The restarted server carries on with fresh ids.
@@ -148,13 +155,7 @@ fn kill_9_under_load_loses_no_acknowledged_incident() {
 fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
     let (env, mut server, stop, senders) = server_under_load();
     assert!(server.terminate(), "intake serve did not exit 0 on SIGTERM");
-    stop.store(true, Ordering::Relaxed);
-    let acked = senders.join().unwrap();
-    assert!(
-        acked.len() > 100,
-        "too little load to mean anything: {}",
-        acked.len()
-    );
+    let acked = stop_senders(&stop, senders);
     assert_all_stored(&env, &acked);
     assert!(server
         .log_text()

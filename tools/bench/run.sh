@@ -19,10 +19,6 @@ BASELINE=target/release/examples/bench_baseline
 
 command -v wrk >/dev/null || { echo "wrk is missing: run 'make bench' (it installs wrk)" >&2; exit 1; }
 cargo build --release --locked --bin intake --example bench_baseline
-# The build leaves ~180 MB of dirty pages that the kernel writes back ~30 s later, in the
-# middle of scenario (a): its fsyncs then wait behind that writeback, and (a)'s p99 went from
-# 8 ms to 72-85 ms. Every scenario starts with nothing left to write back (see `settle`).
-settle() { sync; }
 
 WORK=$(mktemp -d)
 RAW=docs/benchmarks-raw.txt
@@ -62,7 +58,10 @@ wait_ready() {
 
 # start_intake LABEL [DATABASE_URL]: a fresh SQLite file unless a URL is given.
 start_intake() {
-  settle
+  # Nothing left to write back: the build leaves ~180 MB of dirty pages that the kernel writes
+  # back ~30 s later, in the middle of scenario (a), whose fsyncs then wait behind it ((a)'s
+  # p99 went from 8 ms to 72-85 ms).
+  sync
   export INTAKE_DATABASE_URL="${2:-sqlite://$WORK/intake-$1.db}"
   printf %s "$PASSWORD" | "$BIN" instance add bench --username bench --password-stdin >/dev/null
   "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/intake-$1.log" 2>&1 &
@@ -71,7 +70,7 @@ start_intake() {
 }
 
 start_baseline() {
-  settle
+  sync # as in start_intake
   BASELINE_AUTH="$AUTH" "$BASELINE" "127.0.0.1:$PORT" >"$WORK/baseline.log" 2>&1 &
   SERVER_PID=$!
   wait_ready nothing
