@@ -99,6 +99,16 @@ fn stop_senders(stop: &AtomicBool, senders: std::thread::JoinHandle<Vec<Acked>>)
     acked
 }
 
+/// Fails with how many were `found` and the first ten of them.
+fn assert_none<T: std::fmt::Debug>(found: &[T], what: &str) {
+    assert!(
+        found.is_empty(),
+        "{} {what}, e.g. {:?}",
+        found.len(),
+        &found[..found.len().min(10)]
+    );
+}
+
 /// Every acknowledged id is stored, with the event its sender was answered for.
 fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
     let stored: HashMap<i64, String> = env
@@ -115,23 +125,13 @@ fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
         .iter()
         .filter(|(id, _)| !stored.contains_key(id))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged incidents lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
+    assert_none(&missing, "acknowledged incidents lost");
     let mixed_up: Vec<(&Acked, &String)> = acked
         .iter()
         .map(|acked| (acked, &stored[&acked.0]))
         .filter(|((_, sent), stored)| sent != *stored)
         .collect();
-    assert!(
-        mixed_up.is_empty(),
-        "{} ids answered for another event, e.g. {:?}",
-        mixed_up.len(),
-        &mixed_up[..mixed_up.len().min(10)]
-    );
+    assert_none(&mixed_up, "ids answered for another event");
     let unique: HashSet<i64> = acked.iter().map(|(id, _)| *id).collect();
     assert_eq!(unique.len(), acked.len(), "an id was acknowledged twice");
 }
