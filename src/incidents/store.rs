@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use super::{IncidentFilter, IncidentView};
 use crate::error::ServiceError;
 use crate::storage::schema::incidents;
-use crate::storage::sql_types::JsonStr;
 use crate::storage::{on_each_backend, write_transaction, Conn};
 use crate::time::rfc3339;
 
@@ -157,7 +156,7 @@ pub fn update_from_delivery(
     #[derive(AsChangeset)]
     #[diesel(table_name = incidents)]
     struct Changes<'a> {
-        raw_json: JsonStr<'a>,
+        raw_json: &'a str,
         name: Option<&'a str>,
         type_: Option<&'a str>,
         severity: Option<&'a str>,
@@ -165,7 +164,7 @@ pub fn update_from_delivery(
         last_seen: NaiveDateTime,
     }
     let changes = Changes {
-        raw_json: JsonStr(&delivery.raw_json),
+        raw_json: &delivery.raw_json,
         name: delivery.name.as_deref(),
         type_: delivery.type_.as_deref(),
         severity: delivery.severity.as_deref(),

@@ -440,8 +440,10 @@ fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> Strin
     serde_json::to_string(&fields).unwrap_or_else(|_| "{}".to_string())
 }
 
-/// PostgreSQL's jsonb cannot hold the NUL character in a string: refuse such a payload with a
-/// message the sender can act on, instead of a storage failure it would retry forever.
+/// PostgreSQL's text columns cannot hold the NUL character. The payload keeps it escaped
+/// (`\u0000` in `raw_json`), but a field taken out of it (name, type, severity, dedup key,
+/// labels) holds the character itself: refuse such a request with a message the sender can
+/// act on, instead of a storage failure it would retry forever.
 fn refuse_unstorable<'a>(
     state: &AppState,
     incidents: impl IntoIterator<Item = &'a NewIncident>,
@@ -449,17 +451,26 @@ fn refuse_unstorable<'a>(
     if state.backend != crate::storage::Backend::Postgres {
         return Ok(());
     }
-    match incidents
-        .into_iter()
-        .position(|i| i.raw_json.contains("\\u0000"))
-    {
-        Some(n) => Err(ApiError::bad_request(
-            "invalid_body",
-            format!(
-                "Event {n} contains the NUL character (\\u0000), which this server's database \
-                 (PostgreSQL) cannot store. Remove it from the payload."
-            ),
-        )),
-        None => Ok(()),
+    for (n, incident) in incidents.into_iter().enumerate() {
+        let fields = [
+            ("name", Some(&incident.name)),
+            ("type", incident.type_.as_ref()),
+            ("severity", incident.severity.as_ref()),
+            ("dedup key", incident.dedup_key.as_ref()),
+            ("labels", incident.labels.as_ref()),
+        ];
+        if let Some((field, _)) = fields
+            .iter()
+            .find(|(_, value)| value.is_some_and(|v| v.contains('\0')))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!(
+                    "Event {n}'s {field} contains the NUL character (\\u0000), which this \
+                     server's database (PostgreSQL) cannot store. Remove it from that field."
+                ),
+            ));
+        }
     }
+    Ok(())
 }

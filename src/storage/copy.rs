@@ -18,7 +18,6 @@ use diesel::prelude::*;
 use super::schema::{
     api_tokens, credentials, idempotency_keys, incident_events, incidents, instances, samples,
 };
-use super::sql_types::JsonStr;
 use super::writer::IncidentRow;
 use super::{bump_config_version, on_each_backend, write_transaction, Conn, Database};
 
@@ -99,8 +98,7 @@ struct IncidentCopy {
     last_seen: Option<NaiveDateTime>,
 }
 
-/// An incident as written: the writer's row (`raw_json` as [`JsonStr`], jsonb on
-/// PostgreSQL) with the id and counters kept.
+/// An incident as written: the writer's row with the id and counters kept.
 #[derive(Insertable)]
 #[diesel(table_name = incidents, treat_none_as_default_value = false)]
 struct IncidentInsert<'a> {
@@ -121,7 +119,7 @@ impl<'a> From<&'a IncidentCopy> for IncidentInsert<'a> {
                 type_: r.type_.as_deref(),
                 occurred: r.occurred,
                 created: r.created,
-                raw_json: JsonStr(&r.raw_json),
+                raw_json: &r.raw_json,
                 severity: r.severity.as_deref(),
                 dedup_key: r.dedup_key.as_deref(),
                 labels: r.labels.as_deref(),

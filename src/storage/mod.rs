@@ -14,7 +14,6 @@
 
 pub mod copy;
 pub mod schema;
-pub mod sql_types;
 pub mod writer;
 
 use std::time::Duration;

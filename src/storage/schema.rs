@@ -1,5 +1,5 @@
 //! Diesel table definitions, kept in step with `migrations/sqlite` and `migrations/postgres`
-//! by hand. `incidents.raw_json` is TEXT on SQLite and jsonb on PostgreSQL (see `sql_types`).
+//! by hand.
 
 diesel::table! {
     meta (key) {
@@ -39,9 +39,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::storage::sql_types::RawJson;
-
     incidents (id) {
         id -> BigInt,
         instance -> Text,
@@ -50,7 +47,7 @@ diesel::table! {
         type_ -> Nullable<Text>,
         occurred -> Timestamp,
         created -> Timestamp,
-        raw_json -> RawJson,
+        raw_json -> Text,
         severity -> Nullable<Text>,
         dedup_key -> Nullable<Text>,
         labels -> Nullable<Text>,

@@ -39,7 +39,6 @@ use diesel::sqlite::Sqlite;
 use tokio::sync::oneshot;
 
 use super::schema::{incidents, samples};
-use super::sql_types::{JsonStr, RawJson};
 use super::{on_each_backend, write_transaction, Backend, Conn, Database};
 use crate::time::sqlite_text;
 
@@ -714,7 +713,7 @@ pub(super) struct IncidentRow<'a> {
     pub type_: Option<&'a str>,
     pub occurred: NaiveDateTime,
     pub created: NaiveDateTime,
-    pub raw_json: JsonStr<'a>,
+    pub raw_json: &'a str,
     pub severity: Option<&'a str>,
     pub dedup_key: Option<&'a str>,
     pub labels: Option<&'a str>,
@@ -729,7 +728,7 @@ impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
             type_: i.type_.as_deref(),
             occurred: i.occurred,
             created: i.created,
-            raw_json: JsonStr(&i.raw_json),
+            raw_json: &i.raw_json,
             severity: i.severity.as_deref(),
             dedup_key: i.dedup_key.as_deref(),
             labels: i.labels.as_deref(),
@@ -787,7 +786,7 @@ impl QueryFragment<Pg> for PgInsertIncidents<'_> {
         out.push_sql(
             "INSERT INTO incidents (id, instance, name, type, occurred, created, raw_json, \
              severity, dedup_key, labels, status) \
-             SELECT id, instance, name, type, occurred, created, raw_json::jsonb, severity, \
+             SELECT id, instance, name, type, occurred, created, raw_json, severity, \
              dedup_key, labels, status FROM unnest(",
         );
         out.push_bind_param::<Array<BigInt>, _>(&self.id)?;
@@ -878,7 +877,7 @@ impl<const N: usize> QueryFragment<Sqlite> for SqliteInsertIncidents<'_, N> {
             out.push_sql(", ");
             out.push_bind_param::<Text, _>(created)?;
             out.push_sql(", ");
-            out.push_bind_param::<RawJson, _>(&row.raw_json)?;
+            out.push_bind_param::<Text, _>(row.raw_json)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(&row.severity)?;
             out.push_sql(", ");
@@ -943,7 +942,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                 type_: rows.iter().map(|r| r.type_).collect(),
                 occurred: rows.iter().map(|r| r.occurred).collect(),
                 created: rows.iter().map(|r| r.created).collect(),
-                raw_json: rows.iter().map(|r| r.raw_json.0).collect(),
+                raw_json: rows.iter().map(|r| r.raw_json).collect(),
                 severity: rows.iter().map(|r| r.severity).collect(),
                 dedup_key: rows.iter().map(|r| r.dedup_key).collect(),
                 labels: rows.iter().map(|r| r.labels).collect(),
@@ -1020,15 +1019,12 @@ fn dialect(conn: &Conn, sql: &str) -> String {
 /// index makes this exact under any concurrency, including other processes.
 fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
     use diesel::sql_types::{Nullable, Text, Timestamp};
-    // The payload is compared in SQL: jsonb equality on PostgreSQL, text on SQLite.
+    // "The same payload" is the same text, byte for byte, on both backends.
     let open_query = incidents::table
         .filter(incidents::instance.eq(&incident.instance))
         .filter(incidents::dedup_key.eq(&incident.dedup_key))
         .filter(incidents::status.ne("resolved"))
-        .select((
-            incidents::id,
-            incidents::raw_json.eq(JsonStr(&incident.raw_json)),
-        ));
+        .select((incidents::id, incidents::raw_json.eq(&incident.raw_json)));
     let open: Option<(i64, bool)> = on_each_backend!(conn, |c| open_query.first(c).optional())?;
     if let Some((id, same_payload)) = open {
         if same_payload && !incident.resolves {
@@ -1061,7 +1057,7 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
         .bind::<Nullable<Text>, _>(&incident.type_)
         .bind::<Timestamp, _>(incident.occurred)
         .bind::<Timestamp, _>(incident.created)
-        .bind::<RawJson, _>(JsonStr(&incident.raw_json))
+        .bind::<Text, _>(&incident.raw_json)
         .bind::<Nullable<Text>, _>(&incident.severity)
         .bind::<Nullable<Text>, _>(&incident.dedup_key)
         .bind::<Nullable<Text>, _>(&incident.labels);
