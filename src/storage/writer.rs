@@ -64,6 +64,20 @@ const MAX_GROUP: usize = 1024;
 /// - `wal_autocheckpoint` is not here: the writer sets it group by group.
 const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL;";
 
+/// A PostgreSQL writer runs the same few statements all the time, with arrays as parameters:
+/// planning them anew for each group (PostgreSQL's custom plans) cost (d) 4-9 % of its
+/// requests/s.
+const PG_WRITER_SETTINGS: &str = "SET plan_cache_mode = force_generic_plan;";
+
+/// Applies the writer's settings to a new connection (see the two above).
+fn configure_writer(conn: &mut Conn) -> anyhow::Result<()> {
+    match conn {
+        Conn::Sqlite(c) => c.batch_execute(WRITER_PRAGMAS),
+        Conn::Pg(c) => c.batch_execute(PG_WRITER_SETTINGS),
+    }
+    .context("cannot configure the writer connection")
+}
+
 /// The writer's own checkpoint threshold, in WAL pages (`wal_autocheckpoint`), for groups of
 /// single events; larger groups raise it (see `own_checkpoint_threshold`).
 const WRITER_CHECKPOINT_PAGES: i64 = 1000;
@@ -221,10 +235,9 @@ impl Writer {
         let mut syncer = None;
         for n in 0..writers {
             let mut conn = db.connect()?;
+            configure_writer(&mut conn)?;
             let durable = match &mut conn {
                 Conn::Sqlite(c) => {
-                    c.batch_execute(WRITER_PRAGMAS)
-                        .context("cannot configure the writer connection")?;
                     // A rendezvous: the writer hands a group over when the syncer is ready
                     // for it, and gathers what arrived meanwhile into its next group; fewer,
                     // larger commits write fewer WAL pages (see `WRITER_PRAGMAS`).
@@ -467,10 +480,16 @@ fn checkpoint_wal(mut conn: Conn, commits: &Receiver<()>) {
 
 /// Commits a group; returns each request's answer, in order.
 fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Answer> {
-    let stored = write_transaction(conn, |conn| {
+    let stored = {
         let batches: Vec<&WriteBatch> = group.iter().map(|job| &job.batch).collect();
-        store(conn, &batches)
-    });
+        if is_one_pg_statement(conn, &batches) {
+            // PostgreSQL commits a lone statement by itself: one round trip instead of four
+            // (BEGIN, INSERT, COMMIT), and the transaction is the same.
+            store(conn, &batches)
+        } else {
+            write_transaction(conn, |conn| store(conn, &batches))
+        }
+    };
     if let Err(error) = &stored {
         if reconnect_if_lost(conn, db) {
             // Whether a COMMIT cut off by the lost connection took effect is unknown, so the
@@ -515,6 +534,19 @@ fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Ans
     }
 }
 
+/// Whether `store` runs one statement for these batches on PostgreSQL: new incidents only
+/// (no dedup key, no samples, no idempotency key), as many as one INSERT takes.
+fn is_one_pg_statement(conn: &Conn, batches: &[&WriteBatch]) -> bool {
+    let plain = |batch: &&WriteBatch| {
+        batch.samples.is_empty()
+            && batch.idempotency.is_none()
+            && batch.incidents.iter().all(|i| i.dedup_key.is_none())
+    };
+    matches!(conn, Conn::Pg(_))
+        && batches.iter().all(plain)
+        && batches.iter().map(|b| b.incidents.len()).sum::<usize>() <= ROWS_PER_INSERT
+}
+
 fn storage_error(error: diesel::result::Error) -> WriteError {
     storage_error_text(&error.to_string())
 }
@@ -531,7 +563,11 @@ fn reconnect_if_lost(conn: &mut Conn, db: &Database) -> bool {
     if conn.batch_execute("SELECT 1").is_ok() {
         return false;
     }
-    match db.connect() {
+    let fresh = db.connect().and_then(|mut fresh| {
+        configure_writer(&mut fresh)?;
+        Ok(fresh)
+    });
+    match fresh {
         Ok(fresh) => {
             log::warn!("writer: the database connection was lost; reconnected");
             *conn = fresh;
@@ -737,32 +773,13 @@ impl<'a> From<&'a NewIncident> for IncidentRow<'a> {
     }
 }
 
-/// PostgreSQL: draws `n` ids from the incidents' sequence. A fixed statement (the count is a
-/// parameter), so each connection parses and plans it once.
-#[derive(QueryId)]
-struct DrawIncidentIds(i64);
-
-impl diesel::query_builder::Query for DrawIncidentIds {
-    type SqlType = BigInt;
-}
-
-impl QueryFragment<Pg> for DrawIncidentIds {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT nextval('incidents_id_seq') FROM generate_series(1, ");
-        out.push_bind_param::<BigInt, _>(&self.0)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-impl RunQueryDsl<PgConnection> for DrawIncidentIds {}
-
-/// PostgreSQL: many incidents in one fixed statement, a column an array, unnested. A
-/// multi-row VALUES list is new SQL for every row count, parsed and planned every time (it was
-/// the largest part of PostgreSQL's CPU under `make bench` (d)); this is prepared once per
-/// connection.
+/// PostgreSQL: many incidents in one fixed statement, a column an array, unnested; answers
+/// their ids in input order. A multi-row VALUES list is new SQL for every row count, parsed
+/// and planned every time (it was the largest part of PostgreSQL's CPU under `make bench`
+/// (d)); this is prepared once per connection. Other writers draw from the same sequence at
+/// the same time, so one statement's ids need not be consecutive, and RETURNING's order is
+/// not promised: each row draws its id in a CTE, which the INSERT and the answer both read.
 struct PgInsertIncidents<'a> {
-    id: &'a [i64],
     instance: Vec<&'a str>,
     name: Vec<&'a str>,
     type_: Vec<Option<&'a str>>,
@@ -780,17 +797,16 @@ impl diesel::query_builder::QueryId for PgInsertIncidents<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+impl diesel::query_builder::Query for PgInsertIncidents<'_> {
+    type SqlType = BigInt;
+}
+
 impl QueryFragment<Pg> for PgInsertIncidents<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, Nullable, Text, Timestamp};
         out.push_sql(
-            "INSERT INTO incidents (id, instance, name, type, occurred, created, raw_json, \
-             severity, dedup_key, labels, status) \
-             SELECT id, instance, name, type, occurred, created, raw_json, severity, \
-             dedup_key, labels, status FROM unnest(",
+            "WITH rows AS MATERIALIZED (SELECT nextval('incidents_id_seq') AS id, r.* FROM unnest(",
         );
-        out.push_bind_param::<Array<BigInt>, _>(&self.id)?;
-        out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.instance)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.name)?;
@@ -811,8 +827,13 @@ impl QueryFragment<Pg> for PgInsertIncidents<'_> {
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.status)?;
         out.push_sql(
-            ") AS rows (id, instance, name, type, occurred, created, raw_json, severity, \
-             dedup_key, labels, status)",
+            ") WITH ORDINALITY AS r (instance, name, type, occurred, created, raw_json, \
+             severity, dedup_key, labels, status, n)), \
+             inserted AS (INSERT INTO incidents (id, instance, name, type, occurred, created, \
+             raw_json, severity, dedup_key, labels, status) \
+             SELECT id, instance, name, type, occurred, created, raw_json, severity, \
+             dedup_key, labels, status FROM rows) \
+             SELECT id FROM rows ORDER BY n",
         );
         Ok(())
     }
@@ -930,13 +951,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
             Ok(ids)
         }
         Conn::Pg(c) => {
-            // Other writers draw from the same sequence at the same time, so the ids of one
-            // INSERT need not be consecutive and RETURNING's order is not promised: draw the
-            // ids first, then insert each row with its own.
-            let mut ids: Vec<i64> = DrawIncidentIds(rows.len() as i64).load(c)?;
-            ids.sort_unstable();
             let insert = PgInsertIncidents {
-                id: &ids,
                 instance: rows.iter().map(|r| r.instance).collect(),
                 name: rows.iter().map(|r| r.name).collect(),
                 type_: rows.iter().map(|r| r.type_).collect(),
@@ -948,8 +963,7 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                 labels: rows.iter().map(|r| r.labels).collect(),
                 status: rows.iter().map(|r| r.status).collect(),
             };
-            insert.execute(c)?;
-            Ok(ids)
+            insert.load(c)
         }
     }
 }
