@@ -70,53 +70,52 @@ fn parse_json<'a>(bytes: &'a [u8], limits: &IngestLimits) -> Result<Vec<Element<
     let invalid = |e: serde_json::Error| {
         ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
     };
-    // Validates the whole document but builds no tree: elements stay slices of the body.
-    // The scan above bounds the recursion, so serde_json's fixed limit (127) can step aside
-    // for the configured one.
+    // Validates the whole document in one pass but builds no tree: elements stay slices of
+    // the body. The scan above bounds the recursion, so serde_json's fixed limit (127) can
+    // step aside for the configured one.
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     parser.disable_recursion_limit();
-    let document: &RawValue = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
-    parser.end().map_err(invalid)?;
-    match first_byte(document) {
-        b'{' => Ok(vec![Element::Json(document)]),
-        b'[' => {
-            let mut items = serde_json::Deserializer::from_str(document.get());
-            items.disable_recursion_limit();
-            let items: Vec<&RawValue> =
-                serde::Deserialize::deserialize(&mut items).map_err(invalid)?;
-            if items.len() > limits.max_elements {
-                return Err(ApiError::payload_too_large(
-                    "too_many_elements",
-                    format!(
-                        "The array has {} elements; the limit is {} per request. Send smaller batches.",
-                        items.len(),
-                        limits.max_elements
-                    ),
-                ));
-            }
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(index, item)| match first_byte(item) {
-                    b'{' => Ok(Element::Json(item)),
-                    _ => Err(ApiError::bad_request(
-                        "invalid_element",
-                        format!(
-                            "Element {index} of the array is {}, not a JSON object.",
-                            raw_kind(item)
-                        ),
-                    )),
-                })
-                .collect()
-        }
-        _ => Err(ApiError::bad_request(
-            "invalid_body",
-            format!(
-                "The body is {}; send a JSON object or an array of objects.",
-                raw_kind(document)
-            ),
-        )),
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if first != Some(b'[') {
+        let document: &RawValue = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
+        parser.end().map_err(invalid)?;
+        return match first_byte(document) {
+            b'{' => Ok(vec![Element::Json(document)]),
+            _ => Err(ApiError::bad_request(
+                "invalid_body",
+                format!(
+                    "The body is {}; send a JSON object or an array of objects.",
+                    raw_kind(document)
+                ),
+            )),
+        };
     }
+    let items: Vec<&RawValue> = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
+    parser.end().map_err(invalid)?;
+    if items.len() > limits.max_elements {
+        return Err(ApiError::payload_too_large(
+            "too_many_elements",
+            format!(
+                "The array has {} elements; the limit is {} per request. Send smaller batches.",
+                items.len(),
+                limits.max_elements
+            ),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| match first_byte(item) {
+            b'{' => Ok(Element::Json(item)),
+            _ => Err(ApiError::bad_request(
+                "invalid_element",
+                format!(
+                    "Element {index} of the array is {}, not a JSON object.",
+                    raw_kind(item)
+                ),
+            )),
+        })
+        .collect()
 }
 
 fn first_byte(raw: &RawValue) -> u8 {
@@ -139,19 +138,22 @@ pub fn raw_kind(raw: &RawValue) -> &'static str {
 /// so an over-deep document is refused before the parser recurses into it.
 fn nesting_depth(bytes: &[u8]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        at += 1;
         match b {
-            b'"' => in_string = true,
+            // A string: jump from one quote or backslash to the next (most of an event's
+            // bytes are in strings, and memchr looks at many bytes at once).
+            b'"' => loop {
+                match memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
+                    Some(n) if bytes[at + n] == b'\\' => at += n + 2,
+                    Some(n) => {
+                        at += n + 1;
+                        break;
+                    }
+                    None => return deepest,
+                }
+            },
             b'{' | b'[' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -258,6 +260,17 @@ mod tests {
         assert_eq!((e.status.as_u16(), e.code), (400, "too_deep"));
         // Brackets inside strings do not count.
         assert!(parse(br#"{"a":"[[[[{{{{"}"#, None, &small).is_ok());
+    }
+
+    #[test]
+    fn the_depth_scan_skips_strings_with_escapes() {
+        // An escaped quote does not end a string; an escaped backslash before a quote does.
+        assert_eq!(nesting_depth(br#"{"a":"x\"[[[[{{"}"#), 1);
+        assert_eq!(nesting_depth(br#"[{"a":"\\\\"},{"b":[[{}]]}]"#), 5);
+        assert_eq!(nesting_depth(br#"{"a":"\\"}"#), 1);
+        // Cut off inside a string, or right after a backslash: what was seen so far.
+        assert_eq!(nesting_depth(br#"[[{"a":"[[["#), 3);
+        assert_eq!(nesting_depth(b"[[\"\\"), 2);
     }
 
     #[test]
