@@ -104,7 +104,11 @@ impl Database {
         let failed = |e| anyhow::anyhow!("database migration failed: {e}");
         match self.connect()? {
             Conn::Sqlite(mut conn) => {
-                conn.batch_execute("PRAGMA journal_mode = WAL;")
+                // 8 KiB pages for a new database (an existing one keeps its own): a ~1.2 KB
+                // incident row fits 6 to a page instead of 3, so arrays of events write fewer
+                // pages to the WAL and the checkpointer copies fewer. (b) +15 %; (a), whose
+                // small commits rewrite a few fixed pages, −4 % within its noise (2026-11-24).
+                conn.batch_execute("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
                     .context("cannot switch the database to WAL mode")?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(failed)?;

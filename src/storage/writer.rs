@@ -48,7 +48,7 @@ const MAX_GROUP: usize = 1024;
 /// The SQLite writer's connection settings.
 /// - The WAL checkpointer, a thread of its own, copies the WAL into the database file while
 ///   the writer goes on inserting. The writer checkpoints itself only when the WAL passes
-///   `WRITER_CHECKPOINT_PAGES` (more after large groups, see `own_checkpoint_threshold`), and
+///   `WRITER_CHECKPOINT_BYTES` (more after large groups, see `own_checkpoint_threshold`), and
 ///   then copies only what the checkpointer has not; that checkpoint is what lets the WAL start
 ///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
 ///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
@@ -78,9 +78,17 @@ fn configure_writer(conn: &mut Conn) -> anyhow::Result<()> {
     .context("cannot configure the writer connection")
 }
 
-/// The writer's own checkpoint threshold, in WAL pages (`wal_autocheckpoint`), for groups of
-/// single events; larger groups raise it (see `own_checkpoint_threshold`).
-const WRITER_CHECKPOINT_PAGES: i64 = 1000;
+/// The writer's own checkpoint threshold (`wal_autocheckpoint`, SQLite's default of 1000
+/// pages of 4 KiB) for groups of single events; larger groups raise it (see
+/// `own_checkpoint_threshold`).
+const WRITER_CHECKPOINT_BYTES: usize = 1000 * 4096;
+
+/// The database's page size, in bytes.
+#[derive(QueryableByName)]
+struct PageSize {
+    #[diesel(sql_type = Integer)]
+    page_size: i32,
+}
 
 /// The WAL checkpointer runs at most this often while ingest is busy (every 5 ms is ~100 pages
 /// under (a); every 10 or 25 ms gave (a) a p99 of 13-14 ms), and retries pages a reader kept
@@ -316,6 +324,12 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     // The writer's `wal_autocheckpoint`, once it has set one.
     let mut own_checkpoint_at = None;
+    let page_size = match &mut conn {
+        Conn::Sqlite(c) => diesel::sql_query("PRAGMA page_size")
+            .get_result::<PageSize>(c)
+            .map_or(4096, |p| usize::try_from(p.page_size).unwrap_or(4096)),
+        Conn::Pg(_) => 0,
+    };
     loop {
         {
             // One thread gathers at a time; the others are committing meanwhile.
@@ -335,7 +349,7 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
                 .flat_map(|job| &job.batch.incidents)
                 .map(|incident| incident.raw_json.len() + ROW_OVERHEAD)
                 .sum();
-            let wanted = own_checkpoint_threshold(bytes);
+            let wanted = own_checkpoint_threshold(bytes, page_size);
             if own_checkpoint_at != Some(wanted) {
                 match c.batch_execute(&format!("PRAGMA wal_autocheckpoint = {wanted}")) {
                     Ok(()) => own_checkpoint_at = Some(wanted),
@@ -372,21 +386,22 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
 /// index entry).
 const ROW_OVERHEAD: usize = 200;
 
-/// The WAL size, in pages, past which the SQLite writer checkpoints itself after committing a
-/// group of about `group_bytes`: at least twice the pages the group writes, so a large
+/// The WAL size, in pages of `page_size` bytes, past which the SQLite writer checkpoints itself
+/// after committing a group of about `group_bytes`: at least twice what the group writes, so a large
 /// group's own pages are left to the checkpointer, which copies them while the writer inserts
 /// the next group, instead of the writer copying them at once while every request waits.
-/// Groups of arrays (b) write 1300-3300 pages each: with the threshold at 1000 they gained
-/// nothing from the checkpointer, at 4000 (b) went 490-570 → 775 requests/s; at 2000 for
-/// every group, (a)'s p99 rose.
-fn own_checkpoint_threshold(group_bytes: usize) -> i64 {
-    const PAGE: usize = 4096;
-    let pages = i64::try_from(group_bytes / PAGE).unwrap_or(i64::MAX);
-    let mut threshold = WRITER_CHECKPOINT_PAGES;
-    while threshold < 2 * pages && threshold < 8 * WRITER_CHECKPOINT_PAGES {
+/// Groups of arrays (b) write 5-13 MB each: with the threshold at 4 MB they gained nothing
+/// from the checkpointer, at 16 MB (b) went 490-570 → 775 requests/s; at 8 MB for every
+/// group, (a)'s p99 rose (4 KiB pages, 2026-11-23).
+fn own_checkpoint_threshold(group_bytes: usize, page_size: usize) -> i64 {
+    let page_size = page_size.max(512);
+    let base = WRITER_CHECKPOINT_BYTES.div_ceil(page_size);
+    let pages = group_bytes / page_size;
+    let mut threshold = base;
+    while threshold < 2 * pages && threshold < 8 * base {
         threshold *= 2;
     }
-    threshold
+    i64::try_from(threshold).unwrap_or(i64::MAX)
 }
 
 fn send_answers(answers: Vec<Answer>) {
@@ -1136,12 +1151,15 @@ mod tests {
 
     #[test]
     fn the_writer_leaves_a_large_groups_pages_to_the_checkpointer() {
-        // Groups of single events: SQLite's default threshold.
-        assert_eq!(own_checkpoint_threshold(0), 1000);
-        assert_eq!(own_checkpoint_threshold(30 * 1200), 1000);
-        // 40 requests of 100 ~1.1 KB events: ~1270 pages, so at least 2540.
-        assert_eq!(own_checkpoint_threshold(4000 * 1300), 4000);
-        // Never more than 8000 pages (32 MiB of WAL), however large the group.
-        assert_eq!(own_checkpoint_threshold(1 << 40), 8000);
+        // Groups of single events: SQLite's default threshold (4 MB of WAL).
+        assert_eq!(own_checkpoint_threshold(0, 4096), 1000);
+        assert_eq!(own_checkpoint_threshold(30 * 1200, 4096), 1000);
+        assert_eq!(own_checkpoint_threshold(30 * 1200, 8192), 500);
+        // 40 requests of 100 ~1.1 KB events: ~1270 pages of 4 KiB, so at least 2540.
+        assert_eq!(own_checkpoint_threshold(4000 * 1300, 4096), 4000);
+        assert_eq!(own_checkpoint_threshold(4000 * 1300, 8192), 2000);
+        // Never more than 32 MB of WAL, however large the group.
+        assert_eq!(own_checkpoint_threshold(1 << 40, 4096), 8000);
+        assert_eq!(own_checkpoint_threshold(1 << 40, 8192), 4000);
     }
 }
