@@ -386,10 +386,11 @@ fn run(mut conn: Conn, db: &Database, jobs: &Mutex<Receiver<Job>>, durable: &Dur
 /// index entry).
 const ROW_OVERHEAD: usize = 200;
 
-/// The WAL size, in pages of `page_size` bytes, past which the SQLite writer checkpoints itself
-/// after committing a group of about `group_bytes`: at least twice what the group writes, so a large
-/// group's own pages are left to the checkpointer, which copies them while the writer inserts
-/// the next group, instead of the writer copying them at once while every request waits.
+/// The WAL size, in pages of `page_size` bytes, past which the SQLite writer checkpoints
+/// itself after committing a group of about `group_bytes`: at least twice what the group
+/// writes, so a large group's own pages are left to the checkpointer, which copies them while
+/// the writer inserts the next group, instead of the writer copying them at once while every
+/// request waits.
 /// Groups of arrays (b) write 5-13 MB each: with the threshold at 4 MB they gained nothing
 /// from the checkpointer, at 16 MB (b) went 490-570 → 775 requests/s; at 8 MB for every
 /// group, (a)'s p99 rose (4 KiB pages, 2026-11-23).
@@ -498,7 +499,7 @@ fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Ans
     let stored = {
         let batches: Vec<&WriteBatch> = group.iter().map(|job| &job.batch).collect();
         if is_one_pg_statement(conn, &batches) {
-            // PostgreSQL commits a lone statement by itself: one round trip instead of four
+            // PostgreSQL commits a lone statement by itself: one round trip instead of three
             // (BEGIN, INSERT, COMMIT), and the transaction is the same.
             store(conn, &batches)
         } else {
