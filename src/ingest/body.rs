@@ -28,10 +28,10 @@ pub fn parse<'a>(
             "empty_body",
             "The request body is empty; send a JSON object or an array of objects.",
         )),
-        Some(b'{') | Some(b'[') => parse_json(bytes, limits),
+        Some(first @ (b'{' | b'[')) => parse_json(bytes, first, limits),
         Some(_) if is_form(content_type) => Ok(vec![Element::Form(parse_form(bytes)?)]),
         // Labelled JSON but not an object or array: parse it so the error says what it is.
-        Some(_) if is_json(content_type) => parse_json(bytes, limits),
+        Some(first) if is_json(content_type) => parse_json(bytes, first, limits),
         Some(_) => Err(ApiError::bad_request(
             "unsupported_body",
             "The body is neither JSON (which must start with '{' or '[') nor form fields \
@@ -56,7 +56,12 @@ fn is_json(content_type: Option<&str>) -> bool {
         .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"))
 }
 
-fn parse_json<'a>(bytes: &'a [u8], limits: &IngestLimits) -> Result<Vec<Element<'a>>, ApiError> {
+/// `first`: the body's first byte that is not whitespace.
+fn parse_json<'a>(
+    bytes: &'a [u8],
+    first: u8,
+    limits: &IngestLimits,
+) -> Result<Vec<Element<'a>>, ApiError> {
     let depth = nesting_depth(bytes);
     if depth > limits.max_depth {
         return Err(ApiError::bad_request(
@@ -75,8 +80,7 @@ fn parse_json<'a>(bytes: &'a [u8], limits: &IngestLimits) -> Result<Vec<Element<
     // step aside for the configured one.
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     parser.disable_recursion_limit();
-    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
-    if first != Some(b'[') {
+    if first != b'[' {
         let document: &RawValue = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
         parser.end().map_err(invalid)?;
         return match first_byte(document) {

@@ -441,9 +441,9 @@ fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> Strin
 }
 
 /// PostgreSQL's text columns cannot hold the NUL character. The payload keeps it escaped
-/// (`\u0000` in `raw_json`), but a field taken out of it (name, type, severity, dedup key,
-/// labels) holds the character itself: refuse such a request with a message the sender can
-/// act on, instead of a storage failure it would retry forever.
+/// (`\u0000` in `raw_json`, and in `labels`, which is JSON text too), but a field taken out of
+/// it (name, type, severity, dedup key) holds the character itself: refuse such a request with
+/// a message the sender can act on, instead of a storage failure it would retry forever.
 fn refuse_unstorable<'a>(
     state: &AppState,
     incidents: impl IntoIterator<Item = &'a NewIncident>,
@@ -457,7 +457,6 @@ fn refuse_unstorable<'a>(
             ("type", incident.type_.as_ref()),
             ("severity", incident.severity.as_ref()),
             ("dedup key", incident.dedup_key.as_ref()),
-            ("labels", incident.labels.as_ref()),
         ];
         if let Some((field, _)) = fields
             .iter()
