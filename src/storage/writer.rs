@@ -61,8 +61,14 @@ const MAX_GROUP: usize = 1024;
 /// - `COMMIT` does not wait for the disk; the WAL syncer does, for the whole group at once
 ///   (see the module notes). A checkpoint still syncs the WAL before it copies it, and the
 ///   database file after, as SQLite always does.
+/// - Statement journals stay in memory. Each multi-row INSERT inside the group's transaction
+///   keeps one, so that it can be undone alone. With 8 KiB pages it outgrew SQLite's 64 KiB
+///   in-memory limit, and every group created, wrote and deleted a temporary file in
+///   /var/tmp. Keeping them in memory took (a) from 16.0k/16.4k to 18.2k/17.5k requests/s,
+///   and its CPU from 69/68 to 62/64 µs per request. (b) did not change.
 /// - `wal_autocheckpoint` is not here: the writer sets it group by group.
-const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL;";
+const WRITER_PRAGMAS: &str =
+    "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;";
 
 /// A PostgreSQL writer runs the same few statements all the time, with arrays as parameters:
 /// planning them anew for each group (PostgreSQL's custom plans) cost (d) 4-9 % of its
