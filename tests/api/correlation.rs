@@ -417,3 +417,80 @@ fn idempotency_key_retries_get_the_first_response_and_store_nothing() {
     assert_eq!(status, 400, "{refused}");
     assert!(refused.contains("invalid_idempotency_key"));
 }
+
+/// Runs every migration but the last: the schema the previous release left. (`migrations`
+/// gives the embedded set, which each run consumes.)
+fn migrate_all_but_the_last<DB: diesel::backend::Backend>(
+    conn: &mut impl diesel_migrations::MigrationHarness<DB>,
+    migrations: impl Fn() -> diesel_migrations::EmbeddedMigrations,
+) {
+    use diesel::migration::MigrationSource;
+    let count = MigrationSource::<DB>::migrations(&migrations())
+        .unwrap()
+        .len();
+    for _ in 1..count {
+        conn.run_next_migration(migrations()).unwrap();
+    }
+}
+
+#[test]
+fn an_incident_stored_before_the_last_migration_survives_it_and_still_correlates() {
+    use diesel::connection::SimpleConnection;
+    use intake::storage::{Conn, Database, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    let env = TestEnv::new();
+    // On PostgreSQL the last migration turns raw_json from jsonb into text.
+    let mut conn = Database::without_migrating(&env.db_url)
+        .unwrap()
+        .connect()
+        .unwrap();
+    match &mut conn {
+        Conn::Sqlite(c) => migrate_all_but_the_last(c, || SQLITE_MIGRATIONS),
+        Conn::Pg(c) => migrate_all_but_the_last(c, || POSTGRES_MIGRATIONS),
+    }
+    conn.batch_execute(
+        r#"INSERT INTO incidents (instance, name, occurred, created, raw_json, dedup_key)
+           VALUES ('xops', 'Story v0', '2026-11-20 10:00:00', '2026-11-20 10:00:00',
+                   '{"title": "Story v0", "story": "st-1", "n": 0, "text": "é ✓"}', 'st-1')"#,
+    )
+    .unwrap();
+    drop(conn);
+
+    dedup_instance(&env); // the first command of the new release migrates
+    let before = env.all_incidents();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let id = before[0]["id"].as_i64().unwrap();
+    let stored = env.incident(id);
+    assert_eq!(
+        stored["raw_json"],
+        json!({"title": "Story v0", "story": "st-1", "n": 0, "text": "é ✓"})
+    );
+
+    let server = env.serve(&[]);
+    let (status, body) = post_json(
+        &server.execute_url("xops"),
+        AUTH,
+        &json!({"title": "Story v1", "story": "st-1", "n": 1}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body[0]["id"].as_i64(), body[0]["status"].as_str()),
+        (Some(id), Some("updated"))
+    );
+    let events = env.json(&["incidents", "show", &id.to_string(), "--events", "--json"]);
+    let kept: Vec<(&str, i64)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["body"]["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        vec![("created", 0), ("updated", 1)],
+        "the first delivery, stored before the migration, is kept as the created event"
+    );
+}
