@@ -1,5 +1,5 @@
-//! Runs argon2 verifications on a few dedicated threads, so a flood of wrong passwords can
-//! take at most their share of the CPU and never an HTTP worker.
+//! Runs argon2 verifications on a few dedicated threads at the lowest CPU priority, so a flood
+//! of wrong passwords takes what the CPU has left over, and never an HTTP worker.
 //!
 //! Dedicated threads rather than the shared blocking pool: argon2id works in 19 MiB of
 //! memory, and the allocator keeps that per thread; a small fixed set of threads bounds it.
@@ -45,7 +45,10 @@ impl Verifier {
             let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("intake-argon2-{n}"))
-                .spawn(move || run(&jobs))?;
+                .spawn(move || {
+                    lowest_priority();
+                    run(&jobs)
+                })?;
         }
         Ok(Verifier { queue })
     }
@@ -86,6 +89,17 @@ impl Verifier {
         verdict
             .await
             .map_err(|_| ApiError::unavailable("The server is shutting down."))
+    }
+}
+
+/// Puts the calling verifier thread at the lowest CPU priority (nice 19 on Linux). Requests
+/// whose credentials are already verified then keep the CPU under a flood of wrong passwords,
+/// and the verifications use what they leave idle.
+fn lowest_priority() {
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        log::warn!("cannot lower the priority of a credential verifier thread: {e:?}");
     }
 }
 
