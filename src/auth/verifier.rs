@@ -123,3 +123,42 @@ fn run(jobs: &Mutex<Receiver<Job>>) {
         let _ = job.reply.send(accepted);
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The nice values of this process's threads with this name (from /proc, as `ps -eLo ni`
+    /// shows them).
+    fn nice_of_threads_named(name: &str) -> Vec<i64> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+        tasks
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                // Fields after the command's closing parenthesis start at field 3; nice is 19.
+                let after = stat.rsplit_once(')')?.1;
+                let nice = after.split_whitespace().nth(16)?.parse().ok()?;
+                (comm.trim_end() == name).then_some(nice)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn verifier_threads_run_at_the_lowest_priority() {
+        let _verifier = Verifier::start(1).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let nice = nice_of_threads_named("intake-argon2-0");
+            if !nice.is_empty() && nice.iter().all(|&n| n == 19) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "verifier threads' nice values: {nice:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}

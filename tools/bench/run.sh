@@ -179,7 +179,6 @@ if [ -n "$PG_SERVER" ]; then
   fi
 fi
 
-
 echo "scenario b: intake, 100 events/request"
 start_intake b
 measure "b) intake: 100 events/request" post.lua "$WORK/hundred.json" 100
