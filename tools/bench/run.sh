@@ -38,65 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Payloads: one ~1 KB event, and an array of 100 of them.
-event() {
-  printf '{"name":"Suspicious login from %s","type":"Authentication","occurred":"2026-11-22T10:00:%02dZ","severity":"high","source":{"product":"bench","host":"host-%s.example.net","ip":"10.1.%s.%s"},"user":"user%s@example.com","description":"%s"}' \
-    "$1" "$(( $1 % 60 ))" "$1" "$(( $1 % 250 ))" "$(( $1 % 200 ))" "$1" "$(head -c 1200 /dev/zero | tr '\0' 'x' | head -c 700)"
-}
-event 1 > "$WORK/one.json"
-{ printf '['; for i in $(seq 1 100); do [ "$i" -gt 1 ] && printf ','; event "$i"; done; printf ']'; } > "$WORK/hundred.json"
-
-PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
-AUTH="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)"
-
-wait_ready() {
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/$1" && return 0
-    sleep 0.1
-  done
-  echo "server on port $PORT did not come up" >&2; exit 1
-}
-
-# start_intake LABEL [DATABASE_URL]: a fresh SQLite file unless a URL is given.
-start_intake() {
-  # Nothing left to write back: the build leaves ~180 MB of dirty pages that the kernel writes
-  # back ~30 s later, in the middle of scenario (a), whose fsyncs then wait behind it ((a)'s
-  # p99 went from 8 ms to 72-85 ms).
-  sync
-  export INTAKE_DATABASE_URL="${2:-sqlite://$WORK/intake-$1.db}"
-  printf %s "$PASSWORD" | "$BIN" instance add bench --username bench --password-stdin >/dev/null
-  "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/intake-$1.log" 2>&1 &
-  SERVER_PID=$!
-  wait_ready healthz
-}
-
-start_baseline() {
-  sync # as in start_intake
-  BASELINE_AUTH="$AUTH" "$BASELINE" "127.0.0.1:$PORT" >"$WORK/baseline.log" 2>&1 &
-  SERVER_PID=$!
-  wait_ready nothing
-}
-
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-
-# wrk SCRIPT BODY CONNECTIONS SECONDS LABEL -> appends raw output, prints the BENCH_JSON line
-run_wrk() {
-  local out
-  out=$(BENCH_BODY="$2" BENCH_AUTH_HEADER="$AUTH" BENCH_USER=bench \
-    wrk -t"$WRK_THREADS" -c"$3" -d"$4"s --latency -s "tools/bench/$1" \
-    "http://127.0.0.1:$PORT/instance/execute/bench")
-  { echo "=== $5 ($1, $3 connections, $4 s)"; echo "$out"; echo; } >>"$RAW"
-  echo "$out" | sed -n 's/^BENCH_JSON //p'
-}
-
-field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+# shellcheck source=tools/bench/lib.sh
+source tools/bench/lib.sh
 
 ROWS=()
 CLK_TCK=$(getconf CLK_TCK)
