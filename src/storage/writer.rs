@@ -107,7 +107,8 @@ const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
 /// 2 cores shared by wrk, intake and PostgreSQL, before the writers took turns (see [`Turns`]):
 /// 1 writer 8.7k requests/s, 2 13.6-14.2k, 4 10.7-11.3k, 8 7.3k; in session 11, 1 writer
 /// 10-26 % more than 2 (larger groups), 3 no better than 2. Two writers taking turns keep most
-/// of one writer's gain and overlap a stalled commit. A database on its own machine takes more.
+/// of one writer's gain and overlap a stalled commit. More help only where commits take longer
+/// than [`COMMIT_PATIENCE`] (a database across a slow network).
 pub const DEFAULT_POSTGRES_WRITERS: usize = 2;
 
 /// How long a commit on PostgreSQL runs before another writer starts one beside it (see
