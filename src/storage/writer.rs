@@ -1,8 +1,8 @@
 //! The writer: committing threads, each with its own connection, take whatever requests are
 //! waiting and commit them in one transaction (group commit), then answer each request.
 //! SQLite has one such thread (it has one writer anyway); PostgreSQL several, which take
-//! turns: one commits while the next gathers, and commits overlap only when one is slow
-//! (see `Turns`).
+//! turns: one gathers and commits while the others stand by, and commits overlap only when
+//! one is slow (see `Turns`).
 //!
 //! Invariants:
 //! - A request's incidents and samples are stored in one transaction: all or none.
@@ -106,8 +106,8 @@ const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
 /// Committing connections on PostgreSQL unless configured (`writer_connections`). Measured on
 /// 2 cores shared by wrk, intake and PostgreSQL, before the writers took turns (see [`Turns`]):
 /// 1 writer 8.7k requests/s, 2 13.6-14.2k, 4 10.7-11.3k, 8 7.3k; in session 11, 1 writer
-/// 10-26 % more than 2 (larger groups), 3 no better than 2. Two writers taking turns keep most
-/// of one writer's gain and overlap a stalled commit. More help only where commits take longer
+/// 10-26 % more than 2 (larger groups), 3 no better than 2. Two writers taking turns do as
+/// well as one and overlap a stalled commit. More help only where commits take longer
 /// than [`COMMIT_PATIENCE`] (a database across a slow network).
 pub const DEFAULT_POSTGRES_WRITERS: usize = 2;
 
@@ -115,15 +115,15 @@ pub const DEFAULT_POSTGRES_WRITERS: usize = 2;
 /// [`Turns`]).
 const COMMIT_PATIENCE: Duration = Duration::from_millis(3);
 
-/// Turns between PostgreSQL's writers. A writer holding a group starts its commit when no other
-/// commit is in flight, or once the newest one has run for longer than the patience; its group
-/// takes in whatever arrives meanwhile. Each commit costs PostgreSQL a WAL flush, about 125 µs of
-/// CPU on this machine's virtual disk, besides ~8.5 µs a row: with the database beside intake,
-/// commits one at a time gathered ~25-30 requests each instead of ~15, PostgreSQL's CPU a
-/// request fell by a quarter to a third, and (d) did 12-16 % more requests/s on average than
-/// with two commits always overlapping (a patience of 1 ms: +6-9 %; docs/performance.md,
-/// session 11). A commit slower than that (a flush stalled behind a checkpoint, a remote
-/// database) lets the next one overlap it.
+/// Turns between PostgreSQL's writers. A writer gathers a group (and commits it) when no other
+/// commit is in flight, or once the newest one has run for longer than the patience: the writer
+/// that has just committed goes on with what arrived meanwhile, and the others stand by without
+/// holding a request. Each commit costs PostgreSQL a WAL flush, about 125 µs of CPU on this
+/// machine's virtual disk, besides ~8.5 µs a row: with the database beside intake, one commit at
+/// a time gathered ~25 requests instead of ~15, PostgreSQL's CPU a request fell by a quarter to
+/// a third, and (d) did ~19 % more requests/s than with two commits always overlapping, as much
+/// as a single writer (docs/performance.md, session 11). A commit slower than the patience (a
+/// flush stalled behind a checkpoint, a remote database) lets a standing-by writer overlap it.
 struct Turns {
     patience: Duration,
     in_flight: Mutex<InFlight>,
@@ -146,41 +146,55 @@ impl Turns {
         }
     }
 
-    /// Waits for this writer's turn, then counts its commit in flight until [`Turns::end`].
-    fn begin(&self) {
-        let mut in_flight = self
-            .in_flight
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while in_flight.commits > 0 {
-            let running = in_flight.newest.map_or(Duration::ZERO, |t| t.elapsed());
-            let left = self.patience.saturating_sub(running);
-            if left.is_zero() {
-                break;
-            }
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long until a writer may gather, if it may not now.
+    fn left(&self, in_flight: &InFlight) -> Option<Duration> {
+        if in_flight.commits == 0 {
+            return None;
+        }
+        let running = in_flight.newest.map_or(Duration::ZERO, |t| t.elapsed());
+        Some(self.patience.saturating_sub(running)).filter(|left| !left.is_zero())
+    }
+
+    /// Waits until this writer may gather and commit a group.
+    fn wait(&self) {
+        let mut in_flight = self.lock();
+        while let Some(left) = self.left(&in_flight) {
             in_flight = self
                 .finished
                 .wait_timeout(in_flight, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// Whether a writer may gather now. (Checked again once it holds the queue: another writer
+    /// may have begun a commit while it waited for it.)
+    fn is_open(&self) -> bool {
+        self.left(&self.lock()).is_none()
+    }
+
+    /// Counts a commit in flight until [`Turns::end`].
+    fn begin(&self) {
+        let mut in_flight = self.lock();
         in_flight.commits += 1;
         in_flight.newest = Some(Instant::now());
     }
 
     /// A commit begun with [`Turns::begin`] is over.
     fn end(&self) {
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = self.lock();
         in_flight.commits -= 1;
         if in_flight.commits == 0 {
             in_flight.newest = None;
         }
         drop(in_flight);
-        // Only the writer gathering the next group waits for a turn.
-        self.finished.notify_one();
+        self.finished.notify_all();
     }
 }
 
@@ -423,10 +437,15 @@ fn run(
     };
     loop {
         {
-            // One thread gathers at a time; the others are committing meanwhile. On PostgreSQL
-            // it waits for its turn to commit before it takes the rest of the queue, so its
-            // group holds what arrived meanwhile.
+            // One thread gathers at a time; the others are committing or, on PostgreSQL,
+            // standing by for their turn.
+            if let Some(turns) = turns {
+                turns.wait();
+            }
             let Ok(jobs) = jobs.lock() else { return };
+            if turns.is_some_and(|turns| !turns.is_open()) {
+                continue;
+            }
             let Ok(first) = jobs.recv() else { break };
             group.push(first);
             if let Some(turns) = turns {
@@ -1263,11 +1282,12 @@ mod tests {
         assert_eq!(own_checkpoint_threshold(1 << 40, 8192), 4000);
     }
 
-    /// Starts a writer thread that waits for its turn, then reports.
+    /// Starts a writer thread that waits for its turn, begins a commit and reports.
     fn next_writer(turns: &Arc<Turns>) -> Receiver<()> {
         let (started, report) = mpsc::channel();
         let turns = turns.clone();
         std::thread::spawn(move || {
+            turns.wait();
             turns.begin();
             let _ = started.send(());
         });
@@ -1286,6 +1306,16 @@ mod tests {
         turns.end();
         next.recv_timeout(Duration::from_secs(60))
             .expect("the next writer began once the commit ended");
+    }
+
+    #[test]
+    fn the_queue_is_closed_to_a_writer_while_another_commits() {
+        let turns = Turns::new(Duration::from_secs(600));
+        assert!(turns.is_open());
+        turns.begin();
+        assert!(!turns.is_open());
+        turns.end();
+        assert!(turns.is_open());
     }
 
     #[test]
