@@ -1,6 +1,6 @@
 //! Cost of applying a compiled mapping: a ~1 KB payload, six targets (name template, type
 //! with fallback, occurred, severity through the table, dedup_key, one label) plus classify.
-//! `cargo bench --bench mapping`; the figure is noted in docs/performance.md.
+//! `cargo bench --bench mapping`; the figure is noted in docs/decisions.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use intake::mapping::MappingDoc;

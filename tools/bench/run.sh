@@ -3,7 +3,7 @@
 # argon2-hashed Basic credential) and against the in-repo baseline (before and after the
 # scenarios compared with it), in one run; and, when
 # INTAKE_TEST_PG_URL names a PostgreSQL server, intake on a fresh database there (scenario d).
-# Writes docs/benchmarks.md (table + machine facts) and docs/benchmarks-raw.txt (wrk output).
+# Writes docs/benchmarks.md (table + machine facts) and target/bench-raw.txt (wrk output).
 #
 # Knobs: BENCH_DURATION (seconds per scenario, default 15), BENCH_CONNECTIONS (default 64),
 # BENCH_WRK_THREADS (default 2), RUST_LOG for intake (default warn: no access log).
@@ -22,7 +22,8 @@ command -v wrk >/dev/null || { echo "wrk is missing: run 'make bench' (it instal
 cargo build --release --locked --bin intake --example bench_baseline
 
 WORK=$(mktemp -d)
-RAW=docs/benchmarks-raw.txt
+mkdir -p target
+RAW=target/bench-raw.txt
 : > "$RAW"
 SERVER_PID=""
 PG_DB=""
@@ -145,7 +146,7 @@ CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cp
   echo "# Benchmarks"
   echo
   echo "Written by \`make bench\` ($(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))."
-  echo "Raw wrk output: [benchmarks-raw.txt](benchmarks-raw.txt)."
+  echo "Raw wrk output: target/bench-raw.txt of the run (not committed)."
   echo
   echo "Machine: $(nproc) cores ($CPU_MODEL), $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); $(rustc --version)."
   echo "wrk and the server share the cores. wrk: $WRK_THREADS threads, $CONNS connections, ${DURATION} s per scenario after a 2 s warm-up."
