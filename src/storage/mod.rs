@@ -106,8 +106,7 @@ impl Database {
             Conn::Sqlite(mut conn) => {
                 // 8 KiB pages for a new database (an existing one keeps its own): a ~1.2 KB
                 // incident row fits 6 to a page instead of 3, so arrays of events write fewer
-                // pages to the WAL and the checkpointer copies fewer. (b) +15 %; (a), whose
-                // small commits rewrite a few fixed pages, −4 % within its noise (2026-11-24).
+                // pages to the WAL and the checkpointer copies fewer (docs/decisions.md).
                 conn.batch_execute("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
                     .context("cannot switch the database to WAL mode")?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
@@ -191,8 +190,8 @@ impl Database {
 ///   a diesel connection is used by one thread at a time (it is `Send`, not `Sync`).
 /// - No memory statistics: SQLite otherwise takes a global mutex on every allocation.
 ///
-/// In perf profiles of (a), pthread mutex calls were 6.5 % of the writer thread's samples
-/// (it inserts every incident) before, 1.5 % after (2026-12-03).
+/// Together they take most pthread mutex calls off the writer thread, which inserts every
+/// incident (docs/decisions.md).
 fn configure_sqlite_library() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
