@@ -37,6 +37,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// The main HTTPS certificate, when HTTPS is served (for `PUT /api/v1/tls`).
     pub tls: Option<Arc<ReloadableCert>>,
+    /// Metrics and the delivery log's recorder.
+    pub ops: crate::ops::Ops,
     /// When the last on-demand configuration check ran (ms since `started`).
     last_forced_check: AtomicU64,
     started: Instant,
@@ -86,6 +88,7 @@ pub struct Application {
     urls: Vec<String>,
     listeners: Arc<InstanceListeners>,
     writer_threads: Vec<JoinHandle<()>>,
+    recorder: crate::ops::recorder::Recorder,
 }
 
 /// The access log's target: `RUST_LOG=info,intake::access=warn` turns it off.
@@ -137,6 +140,7 @@ impl Application {
     /// Must be called inside the actix system (see `main`).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let db = Database::open(&settings.database_url)?;
+        log::info!("database {}", db.describe());
         let pool = db.pool(settings.database_pool_size)?;
         let registry = {
             let mut conn = pool.get().context("cannot connect to the database")?;
@@ -163,7 +167,16 @@ impl Application {
             settings.idempotency_retention_hours,
             settings.writer_connections,
         )?;
+        let (ops, recorder) = crate::ops::recorder::start(
+            pool.clone(),
+            crate::ops::OpsSettings {
+                metrics_public: settings.metrics_public,
+                delivery_log_limit: settings.delivery_log_limit,
+                trusted_proxies: settings.trusted_proxies.clone(),
+            },
+        )?;
         let state = web::Data::new(AppState {
+            ops,
             registry: registry.clone(),
             writer,
             pool: pool.clone(),
@@ -199,6 +212,7 @@ impl Application {
                 .configure(crate::api::routes)
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(crate::api::ops::metrics))
                 .default_service(web::to(no_route))
         })
         .shutdown_timeout(30);
@@ -233,6 +247,7 @@ impl Application {
             urls,
             listeners,
             writer_threads,
+            recorder,
         })
     }
 
@@ -255,7 +270,9 @@ impl Application {
         self.listeners.stop_all().await;
         // Every Writer clone lived in the workers, which are gone now: the writers drain and end.
         let threads = self.writer_threads;
+        let recorder = self.recorder;
         web::block(move || {
+            recorder.stop();
             threads
                 .into_iter()
                 .map(|t| t.join())

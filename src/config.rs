@@ -63,6 +63,12 @@ pub struct Settings {
     /// Connections committing ingest groups. SQLite has one writer whatever this says;
     /// on PostgreSQL 0 means 2 (see docs/scaling.md for sizing).
     pub writer_connections: usize,
+    /// Serve `/metrics` without an API token.
+    pub metrics_public: bool,
+    /// Refused requests kept per instance in the delivery log.
+    pub delivery_log_limit: u32,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` the delivery log records.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -81,6 +87,9 @@ impl Default for Settings {
                 crate::storage::writer::DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
             database_pool_size: 8,
             writer_connections: 0,
+            metrics_public: false,
+            delivery_log_limit: 100,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -168,6 +177,9 @@ impl Settings {
         }
         if self.writer_queue == 0 {
             bail!("writer_queue must be greater than zero");
+        }
+        if self.delivery_log_limit == 0 {
+            bail!("delivery_log_limit must be greater than zero");
         }
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be greater than zero");

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub basic_challenge: bool,
     /// Adds `Retry-After` (seconds) to a 503.
     pub retry_after: Option<u32>,
+    /// Why a sender was refused, for the metrics and the delivery log (never sent).
+    pub reason: Option<crate::ops::Reason>,
 }
 
 /// The body of every error answer.
@@ -35,6 +37,15 @@ impl ApiError {
             message: message.into(),
             basic_challenge: false,
             retry_after: None,
+            reason: None,
+        }
+    }
+
+    /// The same error, recorded as a refusal for `reason`.
+    pub fn because(self, reason: crate::ops::Reason) -> Self {
+        ApiError {
+            reason: Some(reason),
+            ..self
         }
     }
 

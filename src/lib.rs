@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod instances;
 pub mod listeners;
 pub mod mapping;
+pub mod ops;
 pub mod storage;
 pub mod time;
 pub mod tls;

@@ -6,6 +6,8 @@
 //! instances or credentials refreshes this server's registry at once; other processes see it
 //! through the configuration version within their reload interval.
 
+pub mod ops;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -72,6 +74,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(test_mapping),
             )
             .route("/instances/{name}/samples", web::get().to(list_samples))
+            .route(
+                "/instances/{name}/deliveries",
+                web::get().to(ops::list_deliveries),
+            )
             .route("/instances/{name}/samples", web::delete().to(clear_samples))
             .route("/tls", web::put().to(install_certificate))
             .route("/openapi.json", web::get().to(openapi)),
@@ -86,11 +92,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         list_incidents, export_incidents, show_incident, update_incident, incident_events,
         list_instances, create_instance,
         show_instance, update_instance, remove_instance, add_credential, remove_credential,
-        list_samples, clear_samples, test_mapping, install_certificate
+        list_samples, clear_samples, test_mapping, install_certificate, ops::list_deliveries
     ),
     components(schemas(
         IncidentView, EventView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
-        UpdateInstance, NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody
+        UpdateInstance, NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody,
+        crate::ops::store::DeliveryView
     )),
     modifiers(&BearerAuth)
 )]
@@ -494,7 +501,10 @@ async fn show_instance(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let name = name.into_inner();
-    let found = blocking(&state, move |conn| store::show(conn, &name)).await?;
+    let found = blocking(&state, move |conn| {
+        crate::ops::store::show_with_activity(conn, &name)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(found))
 }
 

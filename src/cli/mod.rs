@@ -1,6 +1,7 @@
 //! The command line (SPEC 4): `serve`, `migrate`, `instance …`, `incidents …`, `samples`.
 //! Commands call the same store functions as the HTTP API. Secrets are read from stdin only.
 
+mod ops;
 mod output;
 
 use std::io::Read;
@@ -172,6 +173,8 @@ pub enum InstanceCommand {
     Show(NameArgs),
     /// Remove an instance with its credentials and samples (its incidents stay).
     Remove(NameArgs),
+    /// The instance's newest refused requests (the delivery log), newest first.
+    Deliveries(NameArgs),
     /// Add or remove credentials.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -599,8 +602,13 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
             output::instances(&all, args.json);
         }
         InstanceCommand::Show(args) => {
-            let found = store::show(&mut conn, &args.name).map_err(fail)?;
-            output::instance(&found, args.json);
+            let found =
+                crate::ops::store::show_with_activity(&mut conn, &args.name).map_err(fail)?;
+            ops::instance(&found, args.json);
+        }
+        InstanceCommand::Deliveries(args) => {
+            let found = crate::ops::store::deliveries_of(&mut conn, &args.name).map_err(fail)?;
+            ops::deliveries(&found, args.json);
         }
         InstanceCommand::Remove(args) => {
             store::remove(&mut conn, &args.name).map_err(fail)?;

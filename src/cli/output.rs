@@ -7,7 +7,7 @@ use crate::incidents::IncidentView;
 use crate::instances::{InstanceView, SampleView};
 use crate::tls::CertInfo;
 
-fn json<T: Serialize + ?Sized>(value: &T) {
+pub(super) fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),

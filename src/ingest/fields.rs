@@ -331,6 +331,7 @@ mod tests {
             rules: vec![],
             mapping: None,
             secret_headers: vec![],
+            ops: crate::ops::InstanceOps::of(1, "test"),
         }
     }
 

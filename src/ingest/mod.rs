@@ -20,6 +20,7 @@ use crate::auth::{presented_secrets, Unverified};
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
+use crate::ops::Reason;
 use crate::storage::writer::{Idempotency, NewIncident, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
 use fields::{prepare, RequestContext};
@@ -37,6 +38,7 @@ async fn dispatch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let rest = req.match_info().unprocessed();
     let segments: Vec<&str> = rest
         .strip_prefix('/')
@@ -50,7 +52,7 @@ async fn dispatch(
             format!("Send {what}."),
         ))
     };
-    match segments.as_slice() {
+    let answer = match segments.as_slice() {
         [name] if !name.is_empty() && req.method() == Method::POST => {
             execute(&req, name, payload, &state).await
         }
@@ -64,7 +66,24 @@ async fn dispatch(
             req.method(),
             req.path()
         ))),
+    };
+    let name = segments.first().copied().unwrap_or_default();
+    observed(&req, &state, name, started, answer)
+}
+
+/// Counts an answer in the metrics and, when it refuses, in the delivery log.
+fn observed(
+    req: &HttpRequest,
+    state: &AppState,
+    name: &str,
+    started: std::time::Instant,
+    answer: Result<HttpResponse, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    crate::ops::observe_duration(started);
+    if let Err(error) = &answer {
+        state.ops.refused(&state.registry.load(), req, name, error);
     }
+    answer
 }
 
 /// `PUT /instance/execute/{name}/{id}`: updates incident `id` of that instance from the body
@@ -118,6 +137,12 @@ async fn update(
     })
     .await
     .map_err(|e| ApiError::internal(&anyhow::anyhow!("update did not run: {e}")))??;
+    crate::ops::accepted_as(
+        &instance,
+        crate::ops::Outcome::Updated,
+        0,
+        crate::ops::mapping_errors(std::slice::from_ref(&first.warnings)),
+    );
     let item = Created {
         id: updated.id,
         instance: updated.instance,
@@ -138,7 +163,9 @@ pub async fn execute_served_instance(
     state: web::Data<AppState>,
     served: web::Data<crate::listeners::ServedInstance>,
 ) -> Result<HttpResponse, ApiError> {
-    execute(&req, &served.0, payload, &state).await
+    let started = std::time::Instant::now();
+    let answer = execute(&req, &served.0, payload, &state).await;
+    observed(&req, &state, &served.0, started, answer)
 }
 
 /// One incident in the response.
@@ -222,6 +249,7 @@ async fn execute(
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
     let elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.is_empty() {
+        crate::ops::accepted(&instance, &[], 0);
         return Ok(json_response(render_items(Vec::new(), wants_object(req))));
     }
 
@@ -247,6 +275,7 @@ async fn execute(
         }
     }
     refuse_unstorable(state, &batch.incidents)?;
+    let mapping_errors = crate::ops::mapping_errors(&warnings);
     // Kept for the response: the batch moves to the writer.
     let plan = Arc::new(ResponsePlan {
         instance: instance.name.clone(),
@@ -276,6 +305,7 @@ async fn execute(
             ApiError::unavailable("Storage is unavailable; nothing was stored. Retry shortly.")
         }
     })?;
+    crate::ops::accepted(&instance, &written.stored, mapping_errors);
     let body = written
         .response
         .unwrap_or_else(|| plan.render(&written.stored));
@@ -318,9 +348,15 @@ async fn admit(
             Some(instance) => authenticate(state, &registry, &instance, headers)
                 .await
                 .map(|()| instance),
-            None => Err(ApiError::not_found(format!(
-                "No enabled instance named '{name}'."
-            ))),
+            None => Err(
+                ApiError::not_found(format!("No enabled instance named '{name}'.")).because(
+                    if registry.configured(name).is_some() {
+                        Reason::DisabledInstance
+                    } else {
+                        Reason::UnknownInstance
+                    },
+                ),
+            ),
         };
         let refusal = match verdict {
             Ok(instance) => return Ok(instance),
@@ -342,17 +378,20 @@ async fn authenticate(
     instance: &InstanceConfig,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    let refuse = || ApiError::unauthorized(instance.has_basic_rule());
+    let refuse = |reason| ApiError::unauthorized(instance.has_basic_rule()).because(reason);
     if instance.rules.is_empty() {
         return if instance.allow_anonymous {
             Ok(())
         } else {
-            Err(refuse())
+            // No credential could pass: none is configured.
+            Err(refuse(Reason::MissingCredentials))
         };
     }
     let cache = &registry.verified;
     let mut unverified = Vec::new();
+    let mut presented_any = false;
     for presented in presented_secrets(&instance.rules, headers) {
+        presented_any = true;
         let fingerprint = cache.fingerprint(presented.rule.id, &presented.secret);
         match cache.get(&fingerprint) {
             Some(true) => return Ok(()),
@@ -368,11 +407,16 @@ async fn authenticate(
         && state
             .verifier
             .any_accepted(cache.clone(), unverified)
-            .await?
+            .await
+            .map_err(|e| e.because(Reason::CheckerSaturated))?
     {
         return Ok(());
     }
-    Err(refuse())
+    Err(refuse(if presented_any {
+        Reason::WrongSecret
+    } else {
+        Reason::MissingCredentials
+    }))
 }
 
 /// Reads the body up to the size limit; a larger one is refused without reading the rest.

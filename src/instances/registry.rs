@@ -34,6 +34,8 @@ pub struct InstanceConfig {
     pub mapping: Option<Arc<Mapping>>,
     /// Headers that carry this instance's secrets, besides the standard credential headers.
     pub secret_headers: Vec<HeaderName>,
+    /// Its metrics handles and activity counters (kept across snapshots).
+    pub ops: Arc<crate::ops::InstanceOps>,
 }
 
 /// The instance's mapping: its own document (which may name a preset as `base`), else its
@@ -79,6 +81,7 @@ impl InstanceConfig {
         let mapping = compiled_mapping(&row);
         InstanceConfig {
             mapping,
+            ops: crate::ops::InstanceOps::of(row.id, &row.name),
             id: row.id,
             name: row.name,
             incident_type: row.incident_type,
@@ -131,6 +134,11 @@ impl Registry {
     /// An enabled instance by name.
     pub fn enabled(&self, name: &str) -> Option<Arc<InstanceConfig>> {
         self.instances.get(name).filter(|i| i.enabled).cloned()
+    }
+
+    /// An instance by name, enabled or not.
+    pub fn configured(&self, name: &str) -> Option<&Arc<InstanceConfig>> {
+        self.instances.get(name)
     }
 }
 

@@ -392,10 +392,19 @@ impl Writer {
     /// outcome, in order.
     pub async fn write(&self, batch: WriteBatch) -> Result<Written, WriteError> {
         let (reply, answer) = oneshot::channel();
+        // Counted before it is queued, so the writer never takes it off first.
+        let depth = &crate::ops::METRICS.write_queue_depth;
+        depth.inc();
         match self.queue.try_send(Job { batch, reply }) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(WriteError::Saturated),
-            Err(TrySendError::Disconnected(_)) => return Err(WriteError::Stopped),
+            Err(TrySendError::Full(_)) => {
+                depth.dec();
+                return Err(WriteError::Saturated);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                depth.dec();
+                return Err(WriteError::Stopped);
+            }
         }
         answer.await.unwrap_or(Err(WriteError::Stopped))
     }
@@ -472,7 +481,14 @@ fn run(
                 }
             }
         }
+        crate::ops::METRICS
+            .write_queue_depth
+            .sub(group.len() as i64);
+        let committing = Instant::now();
         let answers = commit_group(&mut conn, db, &mut group);
+        crate::ops::METRICS
+            .commit_duration
+            .observe(committing.elapsed().as_secs_f64());
         if let Some(turns) = turns {
             turns.end();
         }
@@ -1145,7 +1161,7 @@ struct Upserted {
 }
 
 /// SQL written with `?` placeholders (SQLite's), numbered `$1…` for PostgreSQL.
-fn dialect(conn: &Conn, sql: &str) -> String {
+pub(crate) fn dialect(conn: &Conn, sql: &str) -> String {
     match conn {
         Conn::Sqlite(_) => sql.to_string(),
         Conn::Pg(_) => {

@@ -515,6 +515,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
         "DELETE /api/v1/instances/{name}/credentials/{id}",
         "GET /api/v1/instances/{name}/samples",
         "DELETE /api/v1/instances/{name}/samples",
+        "GET /api/v1/instances/{name}/deliveries",
         "POST /api/v1/instances/{name}/mapping/test",
         "PUT /api/v1/tls",
     ];

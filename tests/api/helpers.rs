@@ -137,6 +137,7 @@ impl TestEnv {
             "api_tokens",
             "incident_events",
             "idempotency_keys",
+            "deliveries",
         ];
         tables
             .iter()

@@ -1,0 +1,2 @@
+DROP TABLE delivery_activity;
+DROP TABLE deliveries;

@@ -1,0 +1,241 @@
+//! Operability: the Prometheus metrics, the delivery log of refused requests and each
+//! instance's activity (last accepted delivery, deliveries accepted and refused in 24 h).
+//!
+//! The ingest path only touches atomics and, for a refused request, pushes a small record
+//! into a bounded queue ([`Ops::refused`]); it never waits for this module. The recorder
+//! thread drains that queue into the database in batches, trims the log to the newest
+//! `delivery_log_limit` per instance in the same transaction, and flushes the activity
+//! counters every [`FLUSH_INTERVAL`] and at shutdown.
+
+pub mod metrics;
+pub mod recorder;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use chrono::Utc;
+
+use crate::error::ApiError;
+use crate::instances::{InstanceConfig, Registry};
+use crate::storage::writer::{Outcome as Stored, Stored as StoredIncident};
+pub use metrics::{InstanceMetrics, Outcome, Reason, METRICS};
+
+/// How often the recorder writes what it gathered.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Refusals that may wait for the recorder; more are dropped (and counted).
+const RECORDER_QUEUE: usize = 4096;
+
+/// The longest user agent kept in the delivery log.
+const MAX_USER_AGENT: usize = 256;
+
+/// One instance's operational state, kept across registry snapshots (a reload must neither
+/// reset the counters nor lose unflushed activity).
+pub struct InstanceOps {
+    pub metrics: InstanceMetrics,
+    /// The instance's current database id (a removed and re-added name gets a new one).
+    instance_id: AtomicI32,
+    /// Deliveries accepted and refused since the last flush.
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    /// When the last accepted delivery arrived (ms since the epoch, 0: none since the flush).
+    last_accepted_ms: AtomicI64,
+}
+
+/// Every instance name seen by a registry snapshot, to its state. Locked only while a
+/// snapshot is built and when the recorder flushes, never by a request.
+static INSTANCES: LazyLock<Mutex<HashMap<String, Arc<InstanceOps>>>> =
+    LazyLock::new(Default::default);
+
+impl InstanceOps {
+    /// The state of instance `name` (database id `id`), created on first sight.
+    pub fn of(id: i32, name: &str) -> Arc<InstanceOps> {
+        let mut all = INSTANCES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ops = all.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(InstanceOps {
+                metrics: InstanceMetrics::resolve(name),
+                instance_id: AtomicI32::new(id),
+                accepted: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                last_accepted_ms: AtomicI64::new(0),
+            })
+        });
+        ops.instance_id.store(id, Ordering::Relaxed);
+        ops.clone()
+    }
+
+    /// Takes the counts gathered since the last flush: (id, accepted, refused, last accepted ms).
+    fn take(&self) -> (i32, u64, u64, i64) {
+        (
+            self.instance_id.load(Ordering::Relaxed),
+            self.accepted.swap(0, Ordering::Relaxed),
+            self.refused.swap(0, Ordering::Relaxed),
+            self.last_accepted_ms.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    /// Gives back counts a failed flush could not store, for the next one.
+    fn give_back(&self, accepted: u64, refused: u64, last_ms: i64) {
+        self.accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.refused.fetch_add(refused, Ordering::Relaxed);
+        self.last_accepted_ms.fetch_max(last_ms, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for InstanceOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceOps")
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn all_instances() -> Vec<Arc<InstanceOps>> {
+    let all = INSTANCES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.values().cloned().collect()
+}
+
+/// An accepted ingest request: `stored` holds each incident's outcome (empty for `[]`),
+/// `mapping_errors` the events whose mapping failed.
+pub fn accepted(instance: &InstanceConfig, stored: &[StoredIncident], mapping_errors: u64) {
+    let created = stored
+        .iter()
+        .filter(|s| s.outcome == Stored::Created)
+        .count();
+    let outcome = if created > 0 || stored.is_empty() {
+        Outcome::Created
+    } else if stored.iter().any(|s| s.outcome == Stored::Updated) {
+        Outcome::Updated
+    } else {
+        Outcome::Duplicate
+    };
+    accepted_as(instance, outcome, created as u64, mapping_errors);
+}
+
+/// An accepted request with this outcome (`PUT …/{id}` is `Updated`).
+pub fn accepted_as(instance: &InstanceConfig, outcome: Outcome, created: u64, mapping_errors: u64) {
+    let ops = &instance.ops;
+    let now = Utc::now().timestamp_millis();
+    ops.metrics.request(outcome);
+    ops.metrics
+        .accepted(created, mapping_errors, now as f64 / 1000.0);
+    ops.accepted.fetch_add(1, Ordering::Relaxed);
+    ops.last_accepted_ms.fetch_max(now, Ordering::Relaxed);
+}
+
+/// Settings of this module, from the server's settings.
+#[derive(Debug, Clone)]
+pub struct OpsSettings {
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
+    /// Refused requests kept per instance.
+    pub delivery_log_limit: u32,
+    /// Peers whose `X-Forwarded-For` is logged.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// What the HTTP workers hold of this module: the recorder's queue and the settings.
+pub struct Ops {
+    queue: std::sync::mpsc::SyncSender<store::NewDelivery>,
+    pub settings: OpsSettings,
+}
+
+impl Ops {
+    /// Records a refused ingest request: metrics at once, then the delivery log and the
+    /// activity counters through the recorder (never waiting for it), and one info line.
+    /// `name` is the instance named by the path.
+    pub fn refused(&self, registry: &Registry, req: &HttpRequest, name: &str, error: &ApiError) {
+        let outcome = match (error.reason, error.status.as_u16()) {
+            (Some(Reason::CheckerSaturated), _) | (_, 429 | 500..) => Outcome::Unavailable,
+            (Some(_), _) | (_, 401 | 403 | 407) => Outcome::RejectedAuth,
+            _ => Outcome::RejectedInput,
+        };
+        let instance = registry.configured(name);
+        let metrics = instance.map_or(&*metrics::UNKNOWN, |i| &i.ops.metrics);
+        metrics.request(outcome);
+        if let Some(reason) = error.reason {
+            metrics.auth_failure(reason);
+        }
+        let reason = error.reason.map(Reason::as_str);
+        log::info!(
+            "refused: instance '{}' status {} error {} reason {}",
+            instance.map_or(metrics::UNKNOWN_INSTANCE, |i| i.name.as_str()),
+            error.status.as_u16(),
+            error.code,
+            reason.unwrap_or("-")
+        );
+        // A name no instance has is counted, never stored: a flood of invented names must
+        // not fill the database.
+        let Some(instance) = instance else { return };
+        instance.ops.refused.fetch_add(1, Ordering::Relaxed);
+        let record = store::NewDelivery {
+            instance_id: instance.id,
+            received: Utc::now().naive_utc(),
+            remote_addr: req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            forwarded_for: self.forwarded_for(req),
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            status: i32::from(error.status.as_u16()),
+            error: error.code.to_string(),
+            reason: reason.map(str::to_string),
+            message: error.message.clone(),
+            body_bytes: req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .map(|v| truncated(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT)),
+        };
+        if self.queue.try_send(record).is_err() {
+            METRICS.delivery_log_dropped.inc();
+        }
+    }
+
+    /// `X-Forwarded-For`, only from a configured trusted proxy (anyone else could write it).
+    fn forwarded_for(&self, req: &HttpRequest) -> Option<String> {
+        let peer = req.peer_addr()?.ip();
+        if !self.settings.trusted_proxies.contains(&peer) {
+            return None;
+        }
+        let value = req.headers().get("x-forwarded-for")?;
+        Some(truncated(&String::from_utf8_lossy(value.as_bytes()), 512))
+    }
+}
+
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// How many events' mapping failed, from each event's warnings.
+pub fn mapping_errors(warnings: &[Vec<String>]) -> u64 {
+    warnings
+        .iter()
+        .filter(|w| w.iter().any(|m| m.starts_with("mapping:")))
+        .count() as u64
+}
+
+/// Observes an ingest request's duration (from `started`, when it arrived).
+pub fn observe_duration(started: Instant) {
+    METRICS
+        .request_duration
+        .observe(started.elapsed().as_secs_f64());
+}
