@@ -14,4 +14,5 @@ mod mapping;
 mod ops;
 mod replicas;
 mod samples;
+mod search;
 mod tls;
