@@ -15,8 +15,9 @@
 //! Plans. On SQLite the query is driven, newest first, from the most selective index the
 //! filter names: the FTS5 table for `q` (FTS5 walks its matches in descending rowid order, so
 //! a first page stops after `limit` matches), else the first label's index entries, else the
-//! incidents table (by its `(instance, id)` index when one instance is asked for). The
-//! other conditions are checked per row. PostgreSQL's planner chooses for itself.
+//! `occurred` index when a capped count finds the time range narrow, else the incidents
+//! table (by its `(instance, id)` index when one instance is asked for). The other
+//! conditions are checked per row. PostgreSQL's planner chooses for itself.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -203,22 +204,67 @@ enum Driver {
     Text,
     /// The first label's index entries (SQLite).
     Label,
+    /// The `occurred` index, for a time range that holds few incidents (SQLite).
+    Occurred,
+}
+
+/// A time range drives a list from the `occurred` index when it holds fewer incidents than
+/// this (they are then sorted by id), and facets when it holds fewer than the second.
+const NARROW_RANGE_LIST: i64 = 50_000;
+const NARROW_RANGE_FACETS: i64 = 500_000;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Which index leads on SQLite (PostgreSQL's planner chooses for itself): free text, else a
+/// label, else a time range that a capped count of its index entries finds narrow, else the
+/// incidents newest first.
+fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryResult<Driver> {
+    if !matches!(conn, Conn::Sqlite(_)) {
+        return Ok(Driver::Incidents);
+    }
+    if filter.q.is_some() {
+        return Ok(Driver::Text);
+    }
+    if !filter.labels.is_empty() {
+        return Ok(Driver::Label);
+    }
+    if filter.occurred_after.is_none() && filter.occurred_before.is_none() {
+        return Ok(Driver::Incidents);
+    }
+    let mut probe = Sql::default();
+    probe.push("SELECT count(*) AS n FROM (SELECT 1 FROM incidents WHERE 1 = 1");
+    if let Some(t) = filter.occurred_after {
+        probe.push(" AND occurred >= ").time(t);
+    }
+    if let Some(t) = filter.occurred_before {
+        probe.push(" AND occurred < ").time(t);
+    }
+    probe.push(" LIMIT ").int(cap).push(")");
+    let n = load::<Count>(conn, probe)?.first().map_or(cap, |c| c.n);
+    Ok(if n < cap {
+        Driver::Occurred
+    } else {
+        Driver::Incidents
+    })
 }
 
 /// `FROM … WHERE …` for the filter (the incidents are `i`); returns the column that orders
 /// the rows newest first.
-fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter) -> &'static str {
+fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Driver) -> &'static str {
     let sqlite = matches!(conn, Conn::Sqlite(_));
-    let driver = match (sqlite, &filter.q, filter.labels.first()) {
-        (true, Some(_), _) => Driver::Text,
-        (true, None, Some(_)) => Driver::Label,
-        _ => Driver::Incidents,
-    };
     let mut labels = filter.labels.as_slice();
     // CROSS JOIN keeps SQLite's join order: the driving index first.
     let order = match driver {
         Driver::Incidents => {
             sql.push(" FROM incidents i WHERE 1 = 1");
+            "i.id"
+        }
+        Driver::Occurred => {
+            sql.push(" FROM incidents i INDEXED BY incidents_occurred WHERE 1 = 1");
             "i.id"
         }
         Driver::Text => {
@@ -354,7 +400,8 @@ pub(super) fn list_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResult
         "SELECT i.id, i.instance, i.name, i.type AS type_, i.occurred, i.created, i.severity, \
          i.dedup_key, i.labels, i.status, i.occurrences, i.last_seen",
     );
-    let order = from_where(&mut sql, conn, filter);
+    let driver = choose_driver(conn, filter, NARROW_RANGE_LIST)?;
+    let order = from_where(&mut sql, conn, filter, driver);
     sql.push(&format!(" ORDER BY {order} DESC LIMIT "))
         .int(filter.limit);
     load(conn, sql)
@@ -402,7 +449,8 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
         return load(conn, sql);
     }
     sql.push("SELECT i.instance, i.type AS type_, i.status, i.severity, count(*) AS n");
-    from_where(&mut sql, conn, &filter);
+    let driver = choose_driver(conn, &filter, NARROW_RANGE_FACETS)?;
+    from_where(&mut sql, conn, &filter, driver);
     sql.push(" GROUP BY i.instance, i.type, i.status, i.severity");
     load(conn, sql)
 }

@@ -1,3 +1,4 @@
+DROP INDEX IF EXISTS incidents_occurred;
 DROP INDEX IF EXISTS incidents_dedup_key;
 DROP TRIGGER IF EXISTS incidents_labels_delete ON incidents;
 DROP TRIGGER IF EXISTS incidents_labels_update ON incidents;

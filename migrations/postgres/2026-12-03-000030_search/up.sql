@@ -49,3 +49,8 @@ FOR EACH ROW WHEN (OLD.labels IS NOT NULL) EXECUTE FUNCTION incidents_index_labe
 -- A dedup key is looked up across instances too (dedup_key=…); only incidents that have
 -- one pay for this index.
 CREATE INDEX incidents_dedup_key ON incidents(dedup_key, id) WHERE dedup_key IS NOT NULL;
+
+-- Time ranges (occurred_after/before) read this instead of scanning newest-first: the
+-- incidents of one day 45 days back are found in milliseconds, not by skipping 45 days.
+-- occurred is mostly "now", so new entries land at the index's right edge.
+CREATE INDEX incidents_occurred ON incidents(occurred);
