@@ -9,8 +9,9 @@
 //!   lower-cased words, no stemming, no stop words), with a GIN index.
 //!
 //! A term matches whole words, case-insensitively: `q=disk` finds "Disk full" but not
-//! "disks". Labels are kept in `incident_labels` (key, value, incident id) by triggers, so a
-//! label filter is an index lookup. See docs/decisions.md ("Search") for why.
+//! "disks". Labels are an index lookup too: SQLite keeps them in `incident_labels` (key,
+//! value, incident id) by triggers; PostgreSQL answers `labels::jsonb @> {"key":"value"}`
+//! from a GIN index on the expression. See docs/decisions.md ("Search") for why.
 //!
 //! Plans. On SQLite the query is driven, newest first, from the most selective index the
 //! filter names: the FTS5 table for `q` (FTS5 walks its matches in descending rowid order, so
@@ -302,13 +303,22 @@ fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Drive
         sql.any_of("i.severity", &filter.severity);
     }
     for (key, value) in labels {
-        sql.push(
-            " AND EXISTS (SELECT 1 FROM incident_labels x WHERE x.incident_id = i.id AND x.key = ",
-        )
-        .text(key)
-        .push(" AND x.value = ")
-        .text(value)
-        .push(")");
+        if sqlite {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM incident_labels x WHERE x.incident_id = i.id \
+                 AND x.key = ",
+            )
+            .text(key)
+            .push(" AND x.value = ")
+            .text(value)
+            .push(")");
+        } else {
+            // One containment test per label: two values of one key match nothing.
+            let object = serde_json::json!({ key: value }).to_string();
+            sql.push(" AND i.labels::jsonb @> ")
+                .text(&object)
+                .push("::jsonb");
+        }
     }
     if let Some(key) = &filter.dedup_key {
         sql.push(" AND i.dedup_key = ").text(key);
