@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build build-postgres-tls test lint fmt bench certs
+.PHONY: run build build-postgres-tls test lint fmt bench bench-search certs
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -45,3 +45,9 @@ bench:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
 	  { echo "bench needs wrk (Debian package 'wrk')"; exit 1; }
 	bash tools/bench/run.sh
+
+## Search latency and size: fills a fresh SQLite database (and, with INTAKE_TEST_PG_URL set, a
+## fresh PostgreSQL one) with BENCH_SEARCH_N incidents (default 1000000) through intake's
+## writer, then times the first page of each filter and the facets (see tools/bench/search.sh).
+bench-search:
+	bash tools/bench/search.sh

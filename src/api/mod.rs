@@ -13,8 +13,6 @@ use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use base64::Engine;
-use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -53,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             }))
             .route("/incidents", web::get().to(list_incidents))
             .route("/incidents/export", web::get().to(export_incidents))
+            .route("/incidents/facets", web::get().to(incident_facets))
             .route("/incidents/{id}", web::get().to(show_incident))
             .route("/incidents/{id}", web::patch().to(update_incident))
             .route("/incidents/{id}/events", web::get().to(incident_events))
@@ -89,13 +88,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(title = "intake", description = "Admin and analyst interface of the intake webhook receiver."),
     paths(
-        list_incidents, export_incidents, show_incident, update_incident, incident_events,
+        list_incidents, export_incidents, incident_facets, show_incident, update_incident, incident_events,
         list_instances, create_instance,
         show_instance, update_instance, remove_instance, add_credential, remove_credential,
         list_samples, clear_samples, test_mapping, install_certificate, ops::list_deliveries
     ),
     components(schemas(
-        IncidentView, EventView, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
+        IncidentView, EventView, incidents::Facets, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
         UpdateInstance, NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody,
         crate::ops::store::DeliveryView
     )),
@@ -193,72 +192,47 @@ async fn refresh_now(state: &AppState) {
 
 // ---- incidents ----
 
-/// Query parameters of the incident list and export.
+/// Query parameters of the incident list, the export and the facets, as the OpenAPI document
+/// shows them. They are parsed by [`IncidentFilter::from_query_string`] (so that repeated
+/// parameters work), not through this struct.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct IncidentQuery {
-    instance: Option<String>,
+    /// Instance name; repeatable or comma-separated (any of).
+    instance: Option<Vec<String>>,
+    /// Incident type; repeatable or comma-separated (any of).
     #[serde(rename = "type")]
     #[param(rename = "type")]
-    type_: Option<String>,
+    type_: Option<Vec<String>>,
+    /// `open`, `acknowledged`, `resolved`; repeatable or comma-separated (any of).
+    status: Option<Vec<String>>,
+    /// Severity; repeatable or comma-separated (any of).
+    severity: Option<Vec<String>>,
+    /// `key:value`; repeatable (all of).
+    label: Option<Vec<String>>,
+    dedup_key: Option<String>,
+    /// Case-insensitive substring of the name.
     name_contains: Option<String>,
+    /// Free text: every word (and every `"quoted phrase"`) must occur, case-insensitively,
+    /// as whole words in the name or in a string value of raw_json.
+    q: Option<String>,
+    /// RFC 3339, inclusive.
     occurred_after: Option<String>,
+    /// RFC 3339, exclusive.
     occurred_before: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
-    /// Text, so that `limit=abc` can be refused with a message naming it.
+    /// 1-1000, default 50 (list only).
     limit: Option<String>,
+    /// `next_cursor` of the previous page (list only).
     cursor: Option<String>,
 }
 
-/// An RFC 3339 query parameter; the error names the parameter.
-fn timestamp(field: &str, text: Option<String>) -> Result<Option<NaiveDateTime>, ApiError> {
-    text.map(|text| {
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.naive_utc())
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("{field}: '{text}' is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)."),
-                )
-            })
-    })
-    .transpose()
-}
-
-/// Most incidents one page may hold.
-const MAX_PAGE: i64 = 1000;
-
-impl IncidentQuery {
-    fn filter(self) -> Result<IncidentFilter, ApiError> {
-        let limit = match self.limit.as_deref() {
-            None => 50,
-            Some(text) => text.parse().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("limit: '{text}' is not a whole number."),
-                )
-            })?,
-        };
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("limit: {limit} is out of range (1-{MAX_PAGE})."),
-            ));
-        }
-        Ok(IncidentFilter {
-            instance: self.instance,
-            type_: self.type_,
-            name_contains: self.name_contains,
-            occurred_after: timestamp("occurred_after", self.occurred_after)?,
-            occurred_before: timestamp("occurred_before", self.occurred_before)?,
-            created_after: timestamp("created_after", self.created_after)?,
-            created_before: timestamp("created_before", self.created_before)?,
-            before_id: self.cursor.as_deref().map(decode_cursor).transpose()?,
-            limit,
-        })
-    }
+/// The filter of a request's query string; a bad parameter is 400 naming it.
+fn incident_filter(req: &HttpRequest) -> Result<IncidentFilter, ApiError> {
+    IncidentFilter::from_query_string(req.query_string())
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("{e}.")))
 }
 
 /// One page of incidents.
@@ -268,39 +242,32 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-/// Cursors are opaque to clients: the last id seen, encoded.
-fn encode_cursor(id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{id}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("before:")?.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                "cursor: not a cursor this API gave out; use next_cursor as returned.",
-            )
-        })
-}
-
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "intake", summary = "Incidents, newest first (analyst)", params(IncidentQuery), responses((status = 200, description = "{\"items\":[incident…],\"next_cursor\":\"…\"|null}"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_incidents(
     caller: Caller,
-    query: web::Query<IncidentQuery>,
+    req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Analyst)?;
-    let filter = query.into_inner().filter()?;
+    let filter = incident_filter(&req)?;
     let limit = filter.limit;
     let items = blocking(&state, move |conn| incidents::store::list(conn, &filter)).await?;
     let next_cursor = (items.len() as i64 == limit)
-        .then(|| items.last().map(|i| encode_cursor(i.id)))
+        .then(|| items.last().map(|i| incidents::filter::encode_cursor(i.id)))
         .flatten();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/facets", tag = "intake", summary = "Counts of the matching incidents by instance, type, status and severity (analyst)", params(IncidentQuery), responses((status = 200, body = incidents::Facets), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn incident_facets(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Analyst)?;
+    let filter = incident_filter(&req)?;
+    let facets = blocking(&state, move |conn| incidents::store::facets(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(facets))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "intake", summary = "One incident with raw_json (analyst)", params(("id" = i64, Path)), responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
@@ -356,11 +323,11 @@ async fn update_incident(
 #[utoipa::path(get, path = "/api/v1/incidents/export", tag = "intake", summary = "All matching incidents as NDJSON (analyst)", params(IncidentQuery), responses((status = 200, description = "One incident per line", content_type = "application/x-ndjson")), security(("bearer" = [])))]
 async fn export_incidents(
     caller: Caller,
-    query: web::Query<IncidentQuery>,
+    req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Analyst)?;
-    let mut first = query.into_inner().filter()?;
+    let mut first = incident_filter(&req)?;
     // Pages of 500 whatever `limit` says: the export has no page size of its own.
     first.limit = 500;
     let stream = futures_util::stream::unfold(Some(first), move |filter| {

@@ -273,14 +273,75 @@ pub enum CredentialCommand {
     },
 }
 
+/// The incident filters of the API, as flags of the same names (SPEC 4); each list flag is
+/// repeatable or comma-separated.
+#[derive(Debug, clap::Args)]
+pub struct IncidentFilterArgs {
+    #[arg(long)]
+    pub instance: Vec<String>,
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_: Vec<String>,
+    /// open, acknowledged or resolved.
+    #[arg(long)]
+    pub status: Vec<String>,
+    #[arg(long)]
+    pub severity: Vec<String>,
+    /// KEY:VALUE; every one given must match.
+    #[arg(long, value_name = "KEY:VALUE")]
+    pub label: Vec<String>,
+    #[arg(long, alias = "dedup_key")]
+    pub dedup_key: Option<String>,
+    /// Case-insensitive substring of the name.
+    #[arg(long, alias = "name_contains")]
+    pub name_contains: Option<String>,
+    /// Free text: every word (or "quoted phrase") must occur in the name or the payload.
+    #[arg(long)]
+    pub q: Option<String>,
+    /// RFC 3339.
+    #[arg(long, alias = "occurred_after")]
+    pub occurred_after: Option<String>,
+    #[arg(long, alias = "occurred_before")]
+    pub occurred_before: Option<String>,
+    #[arg(long, alias = "created_after")]
+    pub created_after: Option<String>,
+    #[arg(long, alias = "created_before")]
+    pub created_before: Option<String>,
+}
+
+impl IncidentFilterArgs {
+    /// The filter, checked by the same parser as the API's query parameters.
+    fn parse(self) -> anyhow::Result<IncidentFilter> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        for (name, values) in [
+            ("instance", self.instance),
+            ("type", self.type_),
+            ("status", self.status),
+            ("severity", self.severity),
+            ("label", self.label),
+        ] {
+            pairs.extend(values.into_iter().map(|v| (name, v)));
+        }
+        for (name, value) in [
+            ("dedup_key", self.dedup_key),
+            ("name_contains", self.name_contains),
+            ("q", self.q),
+            ("occurred_after", self.occurred_after),
+            ("occurred_before", self.occurred_before),
+            ("created_after", self.created_after),
+            ("created_before", self.created_before),
+        ] {
+            pairs.extend(value.map(|v| (name, v)));
+        }
+        IncidentFilter::from_pairs(pairs).map_err(|e| anyhow::anyhow!("--{e}"))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
     /// List incidents, newest first.
     List {
-        #[arg(long)]
-        instance: Option<String>,
-        #[arg(long = "type", value_name = "TYPE")]
-        type_: Option<String>,
+        #[command(flatten)]
+        filter: IncidentFilterArgs,
         #[arg(long, default_value_t = 50)]
         limit: i64,
         /// Only incidents with an id below this (next page).
@@ -678,8 +739,7 @@ fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::
     let mut conn = connect(settings)?;
     match command {
         IncidentsCommand::List {
-            instance,
-            type_,
+            filter,
             limit,
             before,
             json,
@@ -688,11 +748,9 @@ fn incidents_command(settings: &Settings, command: IncidentsCommand) -> anyhow::
                 bail!("--limit must be between 1 and 1000");
             }
             let filter = IncidentFilter {
-                instance,
-                type_,
                 before_id: before,
                 limit,
-                ..IncidentFilter::default()
+                ..filter.parse()?
             };
             let found = incidents::store::list(&mut conn, &filter).map_err(fail)?;
             output::incidents(&found, json);

@@ -1,7 +1,11 @@
 //! Incidents: what they look like to analysts and how they are queried. They are created
 //! by the ingest path through the storage writer.
 
+pub mod filter;
+pub mod search;
 pub mod store;
+
+pub use filter::{FilterError, IncidentFilter, TextQuery};
 
 use serde::Serialize;
 
@@ -40,34 +44,14 @@ pub struct EventView {
     pub body: serde_json::Value,
 }
 
-/// Which incidents to list, newest first.
-#[derive(Debug, Clone)]
-pub struct IncidentFilter {
-    pub instance: Option<String>,
-    pub type_: Option<String>,
-    /// Case-sensitive substring of the name.
-    pub name_contains: Option<String>,
-    pub occurred_after: Option<chrono::NaiveDateTime>,
-    pub occurred_before: Option<chrono::NaiveDateTime>,
-    pub created_after: Option<chrono::NaiveDateTime>,
-    pub created_before: Option<chrono::NaiveDateTime>,
-    /// Only incidents with an id below this (keyset pagination).
-    pub before_id: Option<i64>,
-    pub limit: i64,
-}
-
-impl Default for IncidentFilter {
-    fn default() -> Self {
-        IncidentFilter {
-            instance: None,
-            type_: None,
-            name_contains: None,
-            occurred_after: None,
-            occurred_before: None,
-            created_after: None,
-            created_before: None,
-            before_id: None,
-            limit: 50,
-        }
-    }
+/// Counts of the incidents matching a filter: in all, and by instance, type, status and
+/// severity (incidents without a type or severity count in `total` only).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Facets {
+    pub total: i64,
+    pub instance: std::collections::BTreeMap<String, i64>,
+    #[serde(rename = "type")]
+    pub type_: std::collections::BTreeMap<String, i64>,
+    pub status: std::collections::BTreeMap<String, i64>,
+    pub severity: std::collections::BTreeMap<String, i64>,
 }

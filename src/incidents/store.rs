@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{IncidentFilter, IncidentView};
+use super::{search, Facets, IncidentFilter, IncidentView};
 use crate::error::ServiceError;
 use crate::storage::schema::incidents;
 use crate::storage::{on_each_backend, write_transaction, Conn};
@@ -27,6 +27,25 @@ struct Row {
     last_seen: Option<NaiveDateTime>,
 }
 
+impl From<search::ListRow> for Row {
+    fn from(r: search::ListRow) -> Self {
+        Row {
+            id: r.id,
+            instance: r.instance,
+            name: r.name,
+            type_: r.type_,
+            occurred: r.occurred,
+            created: r.created,
+            severity: r.severity,
+            dedup_key: r.dedup_key,
+            labels: r.labels,
+            status: r.status,
+            occurrences: r.occurrences,
+            last_seen: r.last_seen,
+        }
+    }
+}
+
 fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
     IncidentView {
         id: row.id,
@@ -47,46 +66,29 @@ fn view(row: Row, raw_json: Option<serde_json::Value>) -> IncidentView {
 
 /// Incidents matching the filter, newest (highest id) first, without `raw_json`.
 pub fn list(conn: &mut Conn, filter: &IncidentFilter) -> Result<Vec<IncidentView>, ServiceError> {
-    let mut query = incidents::table
-        .select(Row::as_select())
-        .order(incidents::id.desc())
-        .limit(filter.limit)
-        .into_boxed();
-    if let Some(instance) = &filter.instance {
-        query = query.filter(incidents::instance.eq(instance));
+    let rows = search::list_rows(conn, filter)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| view(Row::from(row), None))
+        .collect())
+}
+
+/// How many incidents match the filter (its cursor and limit aside), in all and by
+/// instance, type, status and severity. Exact: counted by the database at the time asked.
+pub fn facets(conn: &mut Conn, filter: &IncidentFilter) -> Result<Facets, ServiceError> {
+    let mut facets = Facets::default();
+    for row in search::facet_rows(conn, filter)? {
+        facets.total += row.n;
+        *facets.instance.entry(row.instance).or_default() += row.n;
+        *facets.status.entry(row.status).or_default() += row.n;
+        if let Some(type_) = row.type_ {
+            *facets.type_.entry(type_).or_default() += row.n;
+        }
+        if let Some(severity) = row.severity {
+            *facets.severity.entry(severity).or_default() += row.n;
+        }
     }
-    if let Some(type_) = &filter.type_ {
-        query = query.filter(incidents::type_.eq(type_));
-    }
-    if let Some(text) = &filter.name_contains {
-        // A plain substring test: no LIKE wildcards to escape. Each dialect names it its way.
-        let position = match conn {
-            Conn::Sqlite(_) => "instr(name, ",
-            Conn::Pg(_) => "strpos(name, ",
-        };
-        query = query.filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>(position)
-                .bind::<diesel::sql_types::Text, _>(text.clone())
-                .sql(") > 0"),
-        );
-    }
-    if let Some(t) = filter.occurred_after {
-        query = query.filter(incidents::occurred.ge(t));
-    }
-    if let Some(t) = filter.occurred_before {
-        query = query.filter(incidents::occurred.lt(t));
-    }
-    if let Some(t) = filter.created_after {
-        query = query.filter(incidents::created.ge(t));
-    }
-    if let Some(t) = filter.created_before {
-        query = query.filter(incidents::created.lt(t));
-    }
-    if let Some(before) = filter.before_id {
-        query = query.filter(incidents::id.lt(before));
-    }
-    let rows: Vec<Row> = query.load(conn)?;
-    Ok(rows.into_iter().map(|row| view(row, None)).collect())
+    Ok(facets)
 }
 
 /// One incident with its `raw_json`.
@@ -188,7 +190,9 @@ pub fn update_from_delivery(
             )));
         }
         record_update(conn, id, delivery.received, &delivery.raw_json)?;
-        get(conn, id)
+        let updated = get(conn, id)?;
+        search::reindex_one(conn, id, &updated.name, &delivery.raw_json)?;
+        Ok(updated)
     })
 }
 

@@ -41,6 +41,7 @@ use tokio::sync::oneshot;
 
 use super::schema::{incidents, samples};
 use super::{on_each_backend, write_transaction, Backend, Conn, Database};
+use crate::incidents::search::search_text;
 use crate::time::sqlite_text;
 
 /// Most requests committed in one transaction; bounds the latency of a group.
@@ -940,6 +941,8 @@ struct PgInsertIncidents<'a> {
     dedup_key: Vec<Option<&'a str>>,
     labels: Vec<Option<&'a str>>,
     status: Vec<&'a str>,
+    /// Each row's free-text words (see `incidents::search`), made a `tsvector` by the INSERT.
+    search_text: Vec<String>,
 }
 
 impl diesel::query_builder::QueryId for PgInsertIncidents<'_> {
@@ -976,13 +979,15 @@ impl QueryFragment<Pg> for PgInsertIncidents<'_> {
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.labels)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.search_text)?;
         out.push_sql(
             ") WITH ORDINALITY AS r (instance, name, type, occurred, created, raw_json, \
-             severity, dedup_key, labels, status, n)), \
+             severity, dedup_key, labels, status, search_text, n)), \
              inserted AS (INSERT INTO incidents (id, instance, name, type, occurred, created, \
-             raw_json, severity, dedup_key, labels, status) \
+             raw_json, severity, dedup_key, labels, status, search) \
              SELECT id, instance, name, type, occurred, created, raw_json, severity, \
-             dedup_key, labels, status FROM rows) \
+             dedup_key, labels, status, to_tsvector('simple', search_text) FROM rows) \
              SELECT id FROM rows ORDER BY n",
         );
         Ok(())
@@ -1098,6 +1103,11 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                 };
             }
             fixed_chunks!(256, 128, 64, 32, 16, 8, 4, 2, 1);
+            let texts: Vec<String> = rows
+                .iter()
+                .map(|r| search_text(r.name, r.raw_json))
+                .collect();
+            crate::incidents::search::index_new_sqlite(c, &ids, &texts)?;
             Ok(ids)
         }
         Conn::Pg(c) => {
@@ -1112,6 +1122,10 @@ fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<
                 dedup_key: rows.iter().map(|r| r.dedup_key).collect(),
                 labels: rows.iter().map(|r| r.labels).collect(),
                 status: rows.iter().map(|r| r.status).collect(),
+                search_text: rows
+                    .iter()
+                    .map(|r| search_text(r.name, r.raw_json))
+                    .collect(),
             };
             insert.load(c)
         }
@@ -1226,6 +1240,7 @@ fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
         .bind::<Nullable<Text>, _>(&incident.dedup_key)
         .bind::<Nullable<Text>, _>(&incident.labels);
     let row: Upserted = on_each_backend!(conn, |c| upsert.get_result(c))?;
+    crate::incidents::search::reindex_one(conn, row.id, &incident.name, &incident.raw_json)?;
     if incident.resolves {
         diesel::update(incidents::table.find(row.id))
             .set(incidents::status.eq("resolved"))

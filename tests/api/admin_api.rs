@@ -503,6 +503,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
     let mut expected = vec![
         "GET /api/v1/incidents",
         "GET /api/v1/incidents/export",
+        "GET /api/v1/incidents/facets",
         "GET /api/v1/incidents/{id}",
         "PATCH /api/v1/incidents/{id}",
         "GET /api/v1/incidents/{id}/events",

@@ -15,4 +15,5 @@ mod observability;
 mod ops;
 mod replicas;
 mod samples;
+mod search;
 mod tls;

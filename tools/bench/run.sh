@@ -142,6 +142,8 @@ stop_server
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
 CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cpuinfo)
+# The "Search" section (make bench-search, written by hand from its output) is kept.
+SEARCH_SECTION=$(sed -n '/^## Search/,$p' docs/benchmarks.md 2>/dev/null || true)
 {
   echo "# Benchmarks"
   echo
@@ -167,6 +169,10 @@ CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cp
   if [ "$A_STORED" -ge "$A_ACKED" ]; then VERDICT="none missing"; else VERDICT="**$(( A_ACKED - A_STORED )) MISSING**"; fi
   echo "- durability of (a): $A_ACKED incidents acknowledged (warm-up included), $A_STORED stored after the server stopped: $VERDICT"
   echo "  (more are stored than acknowledged: wrk does not count requests still in flight when it stops)"
+  if [ -n "$SEARCH_SECTION" ]; then
+    echo
+    printf '%s\n' "$SEARCH_SECTION"
+  fi
 } > docs/benchmarks.md
 echo
 cat docs/benchmarks.md

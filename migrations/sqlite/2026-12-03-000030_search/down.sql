@@ -1,0 +1,12 @@
+DROP INDEX IF EXISTS incidents_occurred;
+DROP INDEX IF EXISTS incidents_dedup_key;
+DROP TRIGGER IF EXISTS incidents_count_delete;
+DROP TRIGGER IF EXISTS incidents_count_update;
+DROP TRIGGER IF EXISTS incidents_count_insert;
+DROP TABLE IF EXISTS incident_counts;
+DROP TRIGGER IF EXISTS incidents_labels_delete;
+DROP TRIGGER IF EXISTS incidents_labels_update;
+DROP TRIGGER IF EXISTS incidents_labels_insert;
+DROP TABLE IF EXISTS incident_labels;
+DROP TRIGGER IF EXISTS incidents_text_delete;
+DROP TABLE IF EXISTS incident_text;
