@@ -336,6 +336,8 @@ impl IncidentFilterArgs {
     }
 }
 
+// Parsed once per process: the size of the filter flags costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
     /// List incidents, newest first.
