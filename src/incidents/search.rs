@@ -47,6 +47,10 @@ pub fn search_text(name: &str, raw_json: &str) -> String {
         }
         text.truncate(end);
     }
+    // PostgreSQL's text cannot hold NUL, which a JSON string may; for words it is a space.
+    if text.contains('\0') {
+        text = text.replace('\0', " ");
+    }
     text
 }
 
@@ -546,6 +550,11 @@ mod tests {
             r#"{"host":"db-01","n":42,"tags":["prod",{"owner":"Ops Team"}],"ok":true,"x":null}"#,
         );
         assert_eq!(text, "Disk full db-01 prod Ops Team");
+    }
+
+    #[test]
+    fn search_text_turns_nul_into_a_word_break() {
+        assert_eq!(search_text("n", r#"{"t":"a\u0000b"}"#), "n a b");
     }
 
     #[test]
