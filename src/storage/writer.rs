@@ -55,8 +55,7 @@ const MAX_GROUP: usize = 1024;
 ///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
 ///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
 ///   645/687 requests/s; (a)'s p99 7.8-12.6 ms in most runs. The runs with p99s of 57-203 ms
-///   met fsyncs of 100-200 ms, mostly behind a fresh build's writeback (docs/performance.md,
-///   sessions 4 and 5).
+///   met fsyncs of 100-200 ms, mostly behind a fresh build's writeback (docs/decisions.md).
 /// - A transaction larger than the page cache keeps its pages in memory instead of writing
 ///   them to the WAL before `COMMIT` (and again at `COMMIT`): (b), whose groups hold thousands
 ///   of rows, went 403-418 → 442-447 requests/s.
@@ -106,7 +105,7 @@ const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Committing connections on PostgreSQL unless configured (`writer_connections`). Measured on
 /// 2 cores shared by wrk, intake and PostgreSQL, before the writers took turns (see [`Turns`]):
-/// 1 writer 8.7k requests/s, 2 13.6-14.2k, 4 10.7-11.3k, 8 7.3k; in session 11, 1 writer
+/// 1 writer 8.7k requests/s, 2 13.6-14.2k, 4 10.7-11.3k, 8 7.3k; later, 1 writer
 /// 10-26 % more than 2 (larger groups), 3 no better than 2. Two writers taking turns do as
 /// well as one and overlap a stalled commit. More help only where commits take longer
 /// than [`COMMIT_PATIENCE`] (a database across a slow network).
@@ -123,7 +122,7 @@ const COMMIT_PATIENCE: Duration = Duration::from_millis(3);
 /// machine's virtual disk, besides ~8.5 µs a row: with the database beside intake, one commit at
 /// a time gathered ~25 requests instead of ~15, PostgreSQL's CPU a request fell by a quarter to
 /// a third, and (d) did ~19 % more requests/s than with two commits always overlapping, as much
-/// as a single writer (docs/performance.md, session 11). A commit slower than the patience (a
+/// as a single writer (docs/decisions.md). A commit slower than the patience (a
 /// flush stalled behind a checkpoint, a remote database) lets a standing-by writer overlap it.
 struct Turns {
     patience: Duration,
