@@ -22,11 +22,12 @@ certs: build
 ## Unit and integration tests (the real binary over real HTTP, on temp SQLite files), then the
 ## integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each test in a
 ## database of its own, dropped afterwards).
+## Tests named `postgres_only…` run in the PostgreSQL pass only, `sqlite_only…` in the SQLite pass.
 test:
-	$(CARGO) test --locked --all-targets --all-features
+	$(CARGO) test --locked --all-targets --all-features -- --skip postgres_only
 	@if [ -n "$$INTAKE_TEST_PG_URL" ]; then \
 	  echo "== PostgreSQL pass: the integration suite again, on databases created on INTAKE_TEST_PG_URL"; \
-	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --all-features --test api; \
+	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --all-features --test api -- --skip sqlite_only; \
 	else \
 	  echo "== PostgreSQL pass SKIPPED: set INTAKE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"; \
 	fi

@@ -4,7 +4,6 @@
 //! finish (each answered only after its commit), then the writer drains its queue and ends.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,7 +19,8 @@ use diesel::connection::SimpleConnection;
 use crate::auth::Verifier;
 use crate::config::{IngestLimits, Settings};
 use crate::error::ApiError;
-use crate::instances::registry::{refresh, spawn_reloader, Registry, SharedRegistry};
+use crate::instances::freshness::Freshness;
+use crate::instances::registry::{spawn_reloader, Registry, SharedRegistry};
 use crate::listeners::InstanceListeners;
 use crate::storage::writer::Writer;
 use crate::storage::{Database, Pool};
@@ -39,44 +39,16 @@ pub struct AppState {
     pub tls: Option<Arc<ReloadableCert>>,
     /// Metrics and the delivery log's recorder.
     pub ops: crate::ops::Ops,
-    /// When the last on-demand configuration check ran (ms since `started`).
-    last_forced_check: AtomicU64,
-    started: Instant,
+    /// Coalesces the configuration checks made before refusing a request.
+    freshness: Freshness,
 }
 
-/// On-demand configuration checks run at most this often, so a flood of refused requests
-/// costs at most this many database reads.
-const FORCED_CHECK_INTERVAL_MS: u64 = 100;
-
 impl AppState {
-    /// Before refusing a request (unknown instance, failed authentication), checks whether the
-    /// configuration changed since the last poll, so a just-added instance or credential works
-    /// at once. Returns the new snapshot when there is one.
-    pub async fn fresher_registry(&self) -> Option<Arc<Registry>> {
-        // 0 means "never"; the clock starts at 1.
-        let now = self.started.elapsed().as_millis() as u64 + 1;
-        let last = self.last_forced_check.load(Ordering::Relaxed);
-        if (last != 0 && now.saturating_sub(last) < FORCED_CHECK_INTERVAL_MS)
-            || self
-                .last_forced_check
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return None;
-        }
-        let (pool, shared) = (self.pool.clone(), self.registry.clone());
-        match web::block(move || refresh(&pool, &shared)).await {
-            Ok(Ok(true)) => Some(self.registry.load_full()),
-            Ok(Ok(false)) => None,
-            Ok(Err(e)) => {
-                log::warn!("configuration check failed: {e}");
-                None
-            }
-            Err(e) => {
-                log::warn!("configuration check did not run: {e}");
-                None
-            }
-        }
+    /// Before refusing a request (unknown instance, failed authentication): the registry as
+    /// of a configuration check begun after the request arrived, so an instance or credential
+    /// added a moment ago works at once (see [`Freshness`]).
+    pub async fn fresher_registry(&self) -> Result<Arc<Registry>, crate::error::ServiceError> {
+        self.freshness.check(&self.pool, &self.registry).await
     }
 }
 
@@ -185,8 +157,7 @@ impl Application {
             verifier: Verifier::for_this_machine()
                 .context("cannot start the credential verifier threads")?,
             tls: https.as_ref().map(|(_, resolver)| resolver.clone()),
-            last_forced_check: AtomicU64::new(0),
-            started: Instant::now(),
+            freshness: Freshness::default(),
         });
         spawn_reloader(
             pool.clone(),
@@ -337,17 +308,41 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers a query.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    use crate::storage::health::WriterState;
+    let writer = state.writer.state();
+    if writer == WriterState::Stopped {
+        return Err(ApiError::unavailable(
+            "The writer has stopped: nothing can be stored until intake restarts (see its log).",
+        ));
+    }
     let pool = state.pool.clone();
+    // While the writer's last commit failed, a write shows whether storage is back (a read
+    // succeeds on a full or read-only disk); otherwise a read shows the database answers.
+    let probe_write = writer == WriterState::Failing;
     let reachable = web::block(move || -> anyhow::Result<()> {
-        pool.get()?.batch_execute("SELECT 1")?;
+        let mut conn = pool.get()?;
+        if probe_write {
+            crate::storage::write_probe(&mut conn)?;
+        } else {
+            conn.batch_execute("SELECT 1")?;
+        }
         Ok(())
     })
     .await;
     match reachable {
-        Ok(Ok(())) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
+        Ok(Ok(())) => {
+            if probe_write {
+                state.writer.probed(true);
+            }
+            Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+        }
         Ok(Err(e)) => {
             log::warn!("readiness check failed: {e:#}");
-            Err(ApiError::unavailable("The database is not reachable."))
+            Err(ApiError::unavailable(if probe_write {
+                "Storage refuses writes (unreachable, full or read-only)."
+            } else {
+                "The database is not reachable."
+            }))
         }
         Err(e) => Err(ApiError::unavailable(format!(
             "Readiness check did not run: {e}"

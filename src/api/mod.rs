@@ -7,6 +7,7 @@
 //! through the configuration version within their reload interval.
 
 pub mod ops;
+mod query;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +32,7 @@ use crate::tls::CertInfo;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap_fn(query::refuse_unknown_parameters)
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request("invalid_query", format!("Query: {e}.")).into()
             }))

@@ -304,6 +304,10 @@ async fn execute(
         WriteError::Stopped | WriteError::Storage(_) => {
             ApiError::unavailable("Storage is unavailable; nothing was stored. Retry shortly.")
         }
+        WriteError::TimedOut => ApiError::unavailable(
+            "Storage did not confirm the commit in time. Retry (with the same Idempotency-Key, \
+             a retry is never stored twice).",
+        ),
     })?;
     crate::ops::accepted(&instance, &written.stored, mapping_errors);
     let body = written
@@ -364,10 +368,16 @@ async fn admit(
             Err(e) => e,
         };
         refreshed = true;
-        match state.fresher_registry().await {
-            Some(newer) => registry = newer,
-            None => return Err(refusal),
+        let newer = state.fresher_registry().await.map_err(|e| {
+            log::warn!("configuration check before refusing a request failed: {e}");
+            ApiError::unavailable(
+                "The configuration cannot be read right now; nothing was stored. Retry shortly.",
+            )
+        })?;
+        if newer.version == registry.version {
+            return Err(refusal);
         }
+        registry = newer;
     }
 }
 

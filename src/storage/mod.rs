@@ -13,6 +13,7 @@
 //! commits, before it acknowledges them (see `writer`).
 
 pub mod copy;
+pub mod health;
 pub mod schema;
 pub mod writer;
 
@@ -166,7 +167,7 @@ impl Database {
                 Ok(Conn::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
-                let mut conn = diesel::PgConnection::establish(url)
+                let mut conn = diesel::PgConnection::establish(&with_fault_timeouts(url))
                     .with_context(|| format!("cannot connect to {}", redact_url(url)))?;
                 conn.batch_execute(POSTGRES_SETTINGS)
                     .context("cannot configure database connection")?;
@@ -179,10 +180,24 @@ impl Database {
     pub fn pool(&self, size: u32) -> anyhow::Result<Pool> {
         r2d2::Pool::builder()
             .max_size(size)
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(Duration::from_secs(3))
             .build(Manager { db: self.clone() })
             .context("cannot open database pool")
     }
+}
+
+/// libpq settings that bound how long a fault can hold a connection, unless the URL sets
+/// them: connecting gives up after 3 s, and a connection whose sent data goes unacknowledged
+/// for 5 s (a server or network gone silent) fails instead of hanging a request or the writer.
+fn with_fault_timeouts(url: &str) -> String {
+    let mut url = url.to_string();
+    for (name, value) in [("connect_timeout", "3"), ("tcp_user_timeout", "5000")] {
+        if !url.contains(&format!("{name}=")) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{name}={value}"));
+        }
+    }
+    url
 }
 
 /// SQLite's process-wide settings, made once before the first connection opens.
@@ -269,6 +284,15 @@ pub fn config_version(conn: &mut Conn) -> QueryResult<i64> {
     meta.filter(key.eq("config_version"))
         .select(value)
         .first(conn)
+}
+
+/// A small real write (a counter row in `meta`), for readiness checks while commits fail:
+/// it fails as ingest would on a full, read-only or unreachable database.
+pub fn write_probe(conn: &mut Conn) -> QueryResult<()> {
+    conn.batch_execute(
+        "INSERT INTO meta (key, value) VALUES ('write_probe', 0) \
+         ON CONFLICT (key) DO UPDATE SET value = meta.value + 1",
+    )
 }
 
 /// Marks instances/credentials as changed; call inside the transaction that changed them.

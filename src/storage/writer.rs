@@ -39,6 +39,7 @@ use diesel::sql_types::{BigInt, Integer};
 use diesel::sqlite::Sqlite;
 use tokio::sync::oneshot;
 
+use super::health::{Alive, WriterHealth, WriterState};
 use super::schema::{incidents, samples};
 use super::{on_each_backend, write_transaction, Backend, Conn, Database};
 use crate::incidents::search::search_text;
@@ -68,13 +69,18 @@ const MAX_GROUP: usize = 1024;
 ///   /var/tmp. Keeping them in memory took (a) from 16.0k/16.4k to 18.2k/17.5k requests/s,
 ///   and its CPU from 69/68 to 62/64 µs per request. (b) did not change.
 /// - `wal_autocheckpoint` is not here: the writer sets it group by group.
-const WRITER_PRAGMAS: &str =
-    "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;";
+/// - A write lock held elsewhere (a CLI change, a backup) is waited for up to 2 s, less than
+///   a request waits for its commit (`COMMIT_WAIT`): a request that cannot be stored in time
+///   is refused with nothing stored, instead of stored after its sender was told to retry.
+const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA synchronous = NORMAL; \
+     PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 2000;";
 
 /// A PostgreSQL writer runs the same few statements all the time, with arrays as parameters:
 /// planning them anew for each group (PostgreSQL's custom plans) cost (d) 4-9 % of its
 /// requests/s.
-const PG_WRITER_SETTINGS: &str = "SET plan_cache_mode = force_generic_plan;";
+/// A lock held elsewhere is waited for up to 2 s, for the reason given at `WRITER_PRAGMAS`.
+const PG_WRITER_SETTINGS: &str =
+    "SET plan_cache_mode = force_generic_plan; SET lock_timeout = '2s';";
 
 /// Applies the writer's settings to a new connection (see the two above).
 fn configure_writer(conn: &mut Conn) -> anyhow::Result<()> {
@@ -277,6 +283,8 @@ pub enum WriteError {
     Stopped,
     #[error("storage failed: {0}")]
     Storage(String),
+    #[error("the commit did not finish in time")]
+    TimedOut,
 }
 
 struct Job {
@@ -316,7 +324,13 @@ pub struct Stored {
 #[derive(Clone)]
 pub struct Writer {
     queue: SyncSender<Job>,
+    health: Arc<WriterHealth>,
 }
+
+/// How long a request waits for its commit before it is answered 503. A commit that
+/// finishes later is still stored; the sender, told to retry, may then deliver twice (an
+/// `Idempotency-Key` makes that retry answer the first delivery instead).
+const COMMIT_WAIT: Duration = Duration::from_secs(4);
 
 impl Writer {
     /// Starts the committing threads, each on its own connection: one on SQLite, `writers`
@@ -336,6 +350,7 @@ impl Writer {
         };
         let (queue, jobs) = mpsc::sync_channel(queue_capacity);
         let jobs = Arc::new(Mutex::new(jobs));
+        let health = Arc::new(WriterHealth::default());
         let turns = (writers > 1).then(|| Arc::new(Turns::new(COMMIT_PATIENCE)));
         let mut threads = Vec::with_capacity(writers + 1);
         let mut syncer = None;
@@ -361,13 +376,15 @@ impl Writer {
             };
             let jobs = jobs.clone();
             let turns = turns.clone();
+            let alive = Alive::new(&health);
             let thread = std::thread::Builder::new()
                 .name(format!("intake-writer-{n}"))
                 .spawn({
                     let db = db.clone();
                     move || {
                         RETENTION.with(|r| r.set(retention));
-                        run(conn, &db, &jobs, &durable, turns.as_deref())
+                        run(conn, &db, &jobs, &durable, turns.as_deref(), alive.health());
+                        drop(alive);
                     }
                 })
                 .context("cannot start a writer thread")?;
@@ -385,7 +402,7 @@ impl Writer {
                 .context("cannot start the WAL checkpoint thread")?;
             threads.push(thread);
         }
-        Ok((Writer { queue }, threads))
+        Ok((Writer { queue, health }, threads))
     }
 
     /// Queues a batch and waits until it is committed; returns each incident's id and
@@ -406,7 +423,20 @@ impl Writer {
                 return Err(WriteError::Stopped);
             }
         }
-        answer.await.unwrap_or(Err(WriteError::Stopped))
+        match tokio::time::timeout(COMMIT_WAIT, answer).await {
+            Ok(answer) => answer.unwrap_or(Err(WriteError::Stopped)),
+            Err(_) => Err(WriteError::TimedOut),
+        }
+    }
+
+    /// Whether the writer runs, and whether its last commit failed.
+    pub fn state(&self) -> WriterState {
+        self.health.state()
+    }
+
+    /// Records a readiness probe's write (see `/readyz`): a success clears `Failing`.
+    pub fn probed(&self, ok: bool) {
+        self.health.committed(ok);
     }
 }
 
@@ -434,6 +464,7 @@ fn run(
     jobs: &Mutex<Receiver<Job>>,
     durable: &Durable,
     turns: Option<&Turns>,
+    health: &WriterHealth,
 ) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     // The writer's `wal_autocheckpoint`, once it has set one.
@@ -486,6 +517,11 @@ fn run(
             .sub(group.len() as i64);
         let committing = Instant::now();
         let answers = commit_group(&mut conn, db, &mut group);
+        health.committed(
+            answers
+                .iter()
+                .any(|(_, result)| !matches!(result, Err(WriteError::Storage(_)))),
+        );
         crate::ops::METRICS
             .commit_duration
             .observe(committing.elapsed().as_secs_f64());
@@ -658,7 +694,7 @@ fn commit_group(conn: &mut Conn, db: &Database, group: &mut Vec<Job>) -> Vec<Ans
             .zip(written)
             .map(|(job, written)| (job.reply, Ok(written)))
             .collect(),
-        Err(group_error) if group.len() > 1 => {
+        Err(group_error) if group.len() > 1 && !is_storage_fault(&group_error) => {
             log::warn!(
                 "group commit of {} requests failed ({group_error}); retrying one by one",
                 group.len()
@@ -695,6 +731,27 @@ fn is_one_pg_statement(conn: &Conn, batches: &[&WriteBatch]) -> bool {
     matches!(conn, Conn::Pg(_))
         && batches.iter().all(plain)
         && batches.iter().map(|b| b.incidents.len()).sum::<usize>() <= ROWS_PER_INSERT
+}
+
+/// Whether a failed group failed for the storage itself (locked, full, read-only, I/O, lock
+/// timeout) rather than for one request's data: retrying its requests one by one would only
+/// fail again, each after the same wait. Diesel passes SQLite's and PostgreSQL's messages,
+/// not their error codes, so the messages are matched.
+fn is_storage_fault(error: &diesel::result::Error) -> bool {
+    let diesel::result::Error::DatabaseError(_, info) = error else {
+        return false;
+    };
+    const FAULTS: &[&str] = &[
+        "database is locked",
+        "database or disk is full",
+        "readonly database",
+        "disk I/O error",
+        "lock timeout",
+        "could not extend file",
+        "No space left on device",
+    ];
+    let message = info.message();
+    FAULTS.iter().any(|fault| message.contains(fault))
 }
 
 fn storage_error(error: diesel::result::Error) -> WriteError {

@@ -80,9 +80,13 @@ fn server_under_load() -> (
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
     let senders = load(server.execute_url("load"), stop.clone(), acked.clone());
-    eventually(Duration::from_secs(20), || {
+    let loaded = eventually(Duration::from_secs(20), || {
         acked.load(Ordering::Relaxed) >= LOADED
     });
+    assert!(
+        loaded,
+        "the senders had fewer than {LOADED} incidents acknowledged in 20 s"
+    );
     (env, server, stop, senders)
 }
 
@@ -165,10 +169,11 @@ fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
 /// SQLite: what the writer commits goes to the write-ahead log first; the checkpointer copies
 /// it into the database file itself soon after, without waiting for the log to fill.
 #[test]
-fn committed_incidents_reach_the_sqlite_database_file_without_waiting_for_the_log_to_fill() {
-    if on_postgres() {
-        return;
-    }
+fn sqlite_only_committed_incidents_reach_the_database_file_without_waiting_for_the_log_to_fill() {
+    assert!(
+        !on_postgres(),
+        "an SQLite test: the PostgreSQL pass skips it"
+    );
     let env = TestEnv::new();
     env.add_instance("ck", "ck", "pw", &[]);
     let server = env.serve(&[]);

@@ -102,6 +102,15 @@ impl TestEnv {
         }
     }
 
+    /// An environment on a database at `db_url` that something else creates and drops.
+    pub fn at_url(db_url: String) -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            db_url,
+            postgres: None,
+        }
+    }
+
     /// A second environment on the same database (another replica's view).
     pub fn sharing_database(&self) -> TestEnv {
         TestEnv {

@@ -7,6 +7,8 @@ mod cli;
 mod correlation;
 mod db_copy;
 mod durability;
+mod faults;
+mod freshness;
 mod helpers;
 mod ingest;
 mod limits;

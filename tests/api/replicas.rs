@@ -156,11 +156,9 @@ fn samples_stay_capped_when_two_replicas_store_them_at_once() {
 
 #[cfg(feature = "postgres-tls")]
 #[test]
-fn postgres_connections_are_encrypted_when_the_url_requires_tls() {
+fn postgres_only_connections_are_encrypted_when_the_url_requires_tls() {
     use diesel::prelude::*;
-    if !on_postgres() {
-        return; // An SQLite file has no connection to encrypt.
-    }
+    assert!(on_postgres(), "a PostgreSQL test: the SQLite pass skips it");
     let env = TestEnv::new();
     let mut conn = diesel::PgConnection::establish(&env.db_url).expect("connect");
     #[derive(QueryableByName)]
@@ -171,10 +169,10 @@ fn postgres_connections_are_encrypted_when_the_url_requires_tls() {
     let server_tls = diesel::sql_query("SELECT current_setting('ssl') AS ssl")
         .get_result::<Setting>(&mut conn)
         .unwrap();
-    if server_tls.ssl != "on" {
-        eprintln!("skipped: the test PostgreSQL server has ssl = off");
-        return;
-    }
+    assert_eq!(
+        server_tls.ssl, "on",
+        "the test PostgreSQL server must have ssl = on for this test"
+    );
     let tls = env.with_url_parameters("sslmode=require");
     tls.add_instance("private", "u", "p", &[]);
     let server = tls.serve(&[]);
