@@ -11,6 +11,7 @@ mod helpers;
 mod ingest;
 mod limits;
 mod mapping;
+mod oauth;
 mod observability;
 mod ops;
 mod replicas;
