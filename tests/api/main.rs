@@ -17,4 +17,5 @@ mod ops;
 mod replicas;
 mod samples;
 mod search;
+mod signatures;
 mod tls;
