@@ -14,6 +14,7 @@ mod mapping;
 mod oauth;
 mod observability;
 mod ops;
+mod rate_limit;
 mod replicas;
 mod samples;
 mod search;
