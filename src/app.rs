@@ -116,7 +116,8 @@ impl Application {
         let pool = db.pool(settings.database_pool_size)?;
         let registry = {
             let mut conn = pool.get().context("cannot connect to the database")?;
-            Registry::load(&mut conn).context("cannot load instances")?
+            let secrets = crate::auth::secret_box::load(settings, &db)?;
+            Registry::load(&mut conn, secrets).context("cannot load instances")?
         };
         let registry: SharedRegistry = Arc::new(ArcSwap::from_pointee(registry));
         let https = match (
@@ -180,6 +181,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap_fn(access_log)
                 .configure(crate::ingest::routes)
+                .configure(crate::auth::oauth::routes)
                 .configure(crate::api::routes)
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))

@@ -69,6 +69,9 @@ pub struct Settings {
     pub delivery_log_limit: u32,
     /// Addresses of reverse proxies whose `X-Forwarded-For` the delivery log records.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The file holding the key that encrypts signing secrets (`INTAKE_SECRET_KEY` wins).
+    /// Without either, an SQLite database gets a generated key file beside it.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             metrics_public: false,
             delivery_log_limit: 100,
             trusted_proxies: Vec::new(),
+            secret_key_file: None,
         }
     }
 }
@@ -137,6 +141,9 @@ impl Settings {
         }
         if let Some(v) = overrides.tls_key {
             settings.tls_key = Some(v);
+        }
+        if let Some(file) = std::env::var_os("INTAKE_SECRET_KEY_FILE") {
+            settings.secret_key_file = Some(file.into());
         }
         if settings.listen.is_none() && settings.tls_listen.is_none() {
             settings.listen = Some(DEFAULT_LISTEN.to_string());

@@ -14,7 +14,10 @@ pub struct ApiError {
     pub message: String,
     /// Adds `WWW-Authenticate: Basic realm="intake"` to a 401.
     pub basic_challenge: bool,
-    /// Adds `Retry-After` (seconds) to a 503.
+    /// Adds `WWW-Authenticate: Bearer error="invalid_token"` to a 401, which makes OAuth
+    /// clients fetch a new token.
+    pub bearer_challenge: bool,
+    /// Adds `Retry-After` (seconds) to a 503 or 429.
     pub retry_after: Option<u32>,
     /// Why a sender was refused, for the metrics and the delivery log (never sent).
     pub reason: Option<crate::ops::Reason>,
@@ -36,6 +39,7 @@ impl ApiError {
             code,
             message: message.into(),
             basic_challenge: false,
+            bearer_challenge: false,
             retry_after: None,
             reason: None,
         }
@@ -111,7 +115,13 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.basic_challenge {
-            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="intake""#));
+            response.append_header((header::WWW_AUTHENTICATE, r#"Basic realm="intake""#));
+        }
+        if self.bearer_challenge {
+            response.append_header((
+                header::WWW_AUTHENTICATE,
+                r#"Bearer realm="intake", error="invalid_token""#,
+            ));
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));

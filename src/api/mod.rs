@@ -6,6 +6,7 @@
 //! instances or credentials refreshes this server's registry at once; other processes see it
 //! through the configuration version within their reload interval.
 
+mod credentials;
 pub mod ops;
 mod query;
 
@@ -64,7 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/instances/{name}", web::delete().to(remove_instance))
             .route(
                 "/instances/{name}/credentials",
-                web::post().to(add_credential),
+                web::post().to(credentials::add_credential),
             )
             .route(
                 "/instances/{name}/credentials/{id}",
@@ -92,12 +93,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(
         list_incidents, export_incidents, incident_facets, show_incident, update_incident, incident_events,
         list_instances, create_instance,
-        show_instance, update_instance, remove_instance, add_credential, remove_credential,
+        show_instance, update_instance, remove_instance, credentials::add_credential, remove_credential,
         list_samples, clear_samples, test_mapping, install_certificate, ops::list_deliveries
     ),
     components(schemas(
         IncidentView, EventView, incidents::Facets, InstanceView, CredentialView, SampleView, CertInfo, CreateInstance,
-        UpdateInstance, NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody,
+        UpdateInstance, credentials::NewCredential, NewCertificate, MappingTest, IncidentChange, ErrorBody,
         crate::ops::store::DeliveryView
     )),
     modifiers(&BearerAuth)
@@ -126,7 +127,7 @@ async fn openapi() -> HttpResponse {
 pub struct Caller(Role);
 
 impl Caller {
-    fn require(&self, role: Role) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.0 >= role {
             Ok(())
         } else {
@@ -169,7 +170,7 @@ impl FromRequest for Caller {
 }
 
 /// Runs store work on the blocking pool with a pooled connection.
-async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut Conn) -> Result<T, ServiceError> + Send + 'static,
@@ -185,7 +186,7 @@ where
 }
 
 /// After a change: this server's ingest path sees it at once.
-async fn refresh_now(state: &AppState) {
+pub(crate) async fn refresh_now(state: &AppState) {
     let (pool, registry) = (state.pool.clone(), state.registry.clone());
     if let Ok(Err(e)) = web::block(move || refresh(&pool, &registry)).await {
         log::warn!("configuration reload after an API change failed: {e}");
@@ -382,6 +383,16 @@ pub struct CreateInstance {
     /// First credential (`_header:<Name>` for a header rule).
     username: Option<String>,
     password: Option<String>,
+    /// Seconds a token from the token endpoint stays valid (default 3600).
+    token_ttl: Option<i32>,
+    /// Seconds a signed request's timestamp may differ from the server's clock (default 300).
+    signature_tolerance_s: Option<i32>,
+    /// Requests per second accepted (per replica).
+    #[serde(default, deserialize_with = "credentials::present_or_null_rate")]
+    #[schema(value_type = Option<f64>)]
+    rate_limit: Option<Option<f64>>,
+    /// Requests accepted at once above the rate.
+    rate_burst: Option<i32>,
 }
 
 fn yes() -> bool {
@@ -407,6 +418,16 @@ pub struct UpdateInstance {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<String>)]
     preset: Option<Option<String>>,
+    /// Seconds a token from the token endpoint stays valid (default 3600).
+    token_ttl: Option<i32>,
+    /// Seconds a signed request's timestamp may differ from the server's clock (default 300).
+    signature_tolerance_s: Option<i32>,
+    /// Requests per second accepted (per replica); null removes the limit.
+    #[serde(default, deserialize_with = "credentials::present_or_null_rate")]
+    #[schema(value_type = Option<f64>)]
+    rate_limit: Option<Option<f64>>,
+    /// Requests accepted at once above the rate.
+    rate_burst: Option<i32>,
 }
 
 fn present_or_null_mapping<'de, D: Deserializer<'de>>(
@@ -428,15 +449,11 @@ fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
+/// Parses and hashes a credential (argon2: on the blocking pool).
+pub(crate) async fn hashed(
     username: String,
     password: String,
-}
-
-/// Parses and hashes a credential (argon2: on the blocking pool).
-async fn hashed(username: String, password: String) -> Result<(CredentialSpec, String), ApiError> {
+) -> Result<(CredentialSpec, String), ApiError> {
     let spec = CredentialSpec::parse(&username)
         .map_err(|e| ApiError::bad_request("invalid", format!("username: {e}")))?;
     if password.is_empty() {
@@ -501,6 +518,12 @@ async fn create_instance(
     new.sample_limit = body.sample_limit.unwrap_or(new.sample_limit);
     new.allow_anonymous = body.allow_anonymous;
     new.enabled = body.enabled;
+    new.auth = crate::instances::auth_settings::AuthChanges {
+        token_ttl: body.token_ttl,
+        signature_tolerance_s: body.signature_tolerance_s,
+        rate_limit: body.rate_limit,
+        rate_burst: body.rate_burst,
+    };
     let created = blocking(&state, move |conn| {
         let credential = credential
             .as_ref()
@@ -530,6 +553,12 @@ async fn update_instance(
         listener: None,
         mapping: body.mapping,
         preset: body.preset,
+        auth: crate::instances::auth_settings::AuthChanges {
+            token_ttl: body.token_ttl,
+            signature_tolerance_s: body.signature_tolerance_s,
+            rate_limit: body.rate_limit,
+            rate_burst: body.rate_burst,
+        },
     };
     let updated = blocking(&state, move |conn| store::update(conn, &name, &changes)).await?;
     refresh_now(&state).await;
@@ -547,25 +576,6 @@ async fn remove_instance(
     blocking(&state, move |conn| store::remove(conn, &name)).await?;
     refresh_now(&state).await;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[utoipa::path(post, path = "/api/v1/instances/{name}/credentials", tag = "intake", summary = "Add a credential; earlier ones stay active (admin)", params(("name" = String, Path)), request_body = NewCredential, responses((status = 201, body = CredentialView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
-async fn add_credential(
-    caller: Caller,
-    name: web::Path<String>,
-    body: web::Json<NewCredential>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
-    let body = body.into_inner();
-    let (spec, hash) = hashed(body.username, body.password).await?;
-    let name = name.into_inner();
-    let added = blocking(&state, move |conn| {
-        store::add_credential(conn, &name, &spec, &hash)
-    })
-    .await?;
-    refresh_now(&state).await;
-    Ok(HttpResponse::Created().json(added))
 }
 
 #[utoipa::path(delete, path = "/api/v1/instances/{name}/credentials/{id}", tag = "intake", summary = "Remove a credential (admin)", params(("name" = String, Path), ("id" = i32, Path)), responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]

@@ -5,7 +5,11 @@
 //! secret), keyed with a random per-process key, to the verdict. It lives inside one
 //! registry snapshot, so any change to instances or credentials starts a fresh, empty one.
 
+pub mod oauth;
 pub mod rules;
+pub mod secret_box;
+pub mod signature;
+pub mod token_store;
 pub mod tokens;
 pub mod verifier;
 

@@ -1,5 +1,5 @@
-//! Credential rules (SPEC 1): `basic` (username + password) and `header` (header name +
-//! exact value), and how a request presents a secret for each.
+//! Credential rules: `basic` (username + password), `header` (header name + exact value) and
+//! `signature` (an HMAC over the body, see `signature`), and how a request presents each.
 
 use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use base64::Engine;
@@ -71,6 +71,8 @@ pub enum RuleKind {
     Header {
         name: HeaderName,
     },
+    /// An HMAC signature over the body, checked once the body is read.
+    Signature(std::sync::Arc<super::signature::SignatureRule>),
 }
 
 /// One active credential of an instance, as the ingest path uses it.
@@ -131,13 +133,14 @@ pub fn presented_secrets<'a>(rules: &'a [Rule], headers: &HeaderMap) -> Vec<Pres
                     });
                 }
             }
+            RuleKind::Signature(_) => {}
         }
     }
     presented
 }
 
 /// `Authorization: Basic base64(user:password)`, decoded.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, Vec<u8>)> {
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, Vec<u8>)> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

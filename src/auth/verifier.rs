@@ -28,7 +28,7 @@ pub struct Unverified {
 struct Job {
     cache: Arc<VerifiedCache>,
     candidates: Vec<Unverified>,
-    reply: oneshot::Sender<bool>,
+    reply: oneshot::Sender<Option<usize>>,
 }
 
 #[derive(Clone)]
@@ -65,6 +65,17 @@ impl Verifier {
         cache: Arc<VerifiedCache>,
         candidates: Vec<Unverified>,
     ) -> Result<bool, ApiError> {
+        Ok(self.first_accepted(cache, candidates).await?.is_some())
+    }
+
+    /// The index of the first candidate whose secret matches its hash. A saturated checker
+    /// is a temporary fault of the server: 503 + `Retry-After`, never 401 or 429, which
+    /// some senders take as final.
+    pub async fn first_accepted(
+        &self,
+        cache: Arc<VerifiedCache>,
+        candidates: Vec<Unverified>,
+    ) -> Result<Option<usize>, ApiError> {
         let (reply, verdict) = oneshot::channel();
         let job = Job {
             cache,
@@ -75,12 +86,12 @@ impl Verifier {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 let mut busy = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "credential_checks_saturated",
                     "Too many credentials are waiting to be checked; retry shortly.",
                 );
                 busy.retry_after = Some(1);
-                return Err(busy);
+                return Err(busy.because(crate::ops::Reason::CheckerSaturated));
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(ApiError::unavailable("The server is shutting down."))
@@ -112,7 +123,7 @@ fn run(jobs: &Mutex<Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        let accepted = job.candidates.iter().any(|c| {
+        let accepted = job.candidates.iter().position(|c| {
             // Another request may have settled this fingerprint while this one waited.
             job.cache.get(&c.fingerprint).unwrap_or_else(|| {
                 let verdict = verify_secret(&c.secret, &c.hash);

@@ -1,6 +1,7 @@
 //! The command line (SPEC 4): `serve`, `migrate`, `instance …`, `incidents …`, `samples`.
 //! Commands call the same store functions as the HTTP API. Secrets are read from stdin only.
 
+mod auth;
 mod ops;
 mod output;
 
@@ -244,6 +245,8 @@ pub struct InstanceArgs {
     /// Remove the instance's own listener.
     #[arg(long, conflicts_with_all = ["listen_port", "tls_cert"])]
     pub no_listen_port: bool,
+    #[command(flatten)]
+    pub auth: auth::AuthArgs,
     /// Stop accepting events (404) without removing the instance.
     #[arg(long)]
     pub disable: bool,
@@ -255,13 +258,27 @@ pub struct InstanceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Add a credential; earlier ones stay active (rotation). The secret is read from stdin.
+    /// Add a credential or a signature rule; earlier ones stay active (rotation). The secret
+    /// is read from stdin.
     Add {
         name: String,
+        #[arg(
+            long,
+            required_unless_present = "signature",
+            requires = "password_stdin"
+        )]
+        username: Option<String>,
         #[arg(long)]
-        username: String,
-        #[arg(long, required = true)]
         password_stdin: bool,
+        /// A signature rule: github, standard-webhooks, stripe, slack or hmac-sha256.
+        #[arg(long, value_name = "SCHEME", conflicts_with_all = ["username", "password_stdin"], requires = "secret_stdin")]
+        signature: Option<String>,
+        /// Read the signing secret from standard input.
+        #[arg(long, requires = "signature")]
+        secret_stdin: bool,
+        /// The header an hmac-sha256 rule reads (default X-Signature).
+        #[arg(long, value_name = "H", requires = "signature")]
+        header: Option<String>,
     },
     /// Remove the credentials with this username (or `_header:<Name>`), or one by --id.
     Remove {
@@ -613,6 +630,7 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
             new.listener = listener_spec(&args)?;
             new.mapping = args.mapping_file.as_deref().map(read_mapping).transpose()?;
             new.preset = args.preset.clone();
+            new.auth = args.auth.changes();
             let credential = credential
                 .as_ref()
                 .map(|(spec, hash)| (spec, hash.as_str()));
@@ -656,6 +674,7 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
                     None if args.no_preset => Some(None),
                     None => None,
                 },
+                auth: args.auth.changes(),
             };
             let updated = store::update(&mut conn, &args.name, &changes).map_err(fail)?;
             output::instance(&updated, args.json);
@@ -677,7 +696,22 @@ fn instance(settings: &Settings, command: InstanceCommand) -> anyhow::Result<()>
             store::remove(&mut conn, &args.name).map_err(fail)?;
             println!("removed instance '{}'", args.name);
         }
+        InstanceCommand::Credential(CredentialCommand::Add {
+            name,
+            signature: Some(scheme),
+            header,
+            ..
+        }) => {
+            let secret = read_secret()?;
+            let added =
+                auth::add_signature_rule(settings, &name, &scheme, header.as_deref(), &secret)?;
+            println!(
+                "added signature rule {} ({}) to '{name}'",
+                added.id, added.username
+            );
+        }
         InstanceCommand::Credential(CredentialCommand::Add { name, username, .. }) => {
+            let username = username.context("give --username or --signature")?;
             let (spec, hash) = new_credential(&username)?;
             let added = store::add_credential(&mut conn, &name, &spec, &hash).map_err(fail)?;
             println!(

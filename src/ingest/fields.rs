@@ -332,6 +332,9 @@ mod tests {
             mapping: None,
             secret_headers: vec![],
             ops: crate::ops::InstanceOps::of(1, "test"),
+            auth: crate::instances::auth_settings::AuthSettings::defaults(1),
+            signature_rules: vec![],
+            rate_limiter: None,
         }
     }
 

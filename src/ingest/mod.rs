@@ -2,8 +2,10 @@
 //! reading the body, turn the body into incidents, store them all in one transaction
 //! through the writer, and answer only after the commit (SPEC 2).
 
+mod admission;
 pub mod body;
 pub mod fields;
+pub mod rate_limit;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,13 +18,11 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::auth::{presented_secrets, Unverified};
 use crate::config::IngestLimits;
 use crate::error::ApiError;
-use crate::instances::{InstanceConfig, Registry};
-use crate::ops::Reason;
 use crate::storage::writer::{Idempotency, NewIncident, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
+use admission::admit;
 use fields::{prepare, RequestContext};
 
 /// Both paths are static prefixes: matching them is a string comparison, where a `{name}`
@@ -72,7 +72,7 @@ async fn dispatch(
 }
 
 /// Counts an answer in the metrics and, when it refuses, in the delivery log.
-fn observed(
+pub(crate) fn observed(
     req: &HttpRequest,
     state: &AppState,
     name: &str,
@@ -97,10 +97,12 @@ async fn update(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let received = Utc::now().naive_utc().trunc_subsecs(3);
-    let instance = admit(state, name, req.headers()).await?;
+    let admitted = admit(state, name, req.headers()).await?;
     let missing = || ApiError::not_found(format!("Instance '{name}' has no incident {id}."));
     let id: i64 = id.parse().map_err(|_| missing())?;
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
+    admitted.verify_body(req.headers(), &bytes)?;
+    let instance = admitted.instance;
     let mut elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.len() != 1 {
         return Err(ApiError::bad_request(
@@ -244,9 +246,11 @@ async fn execute(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let received = Utc::now().naive_utc().trunc_subsecs(3);
-    let instance = admit(state, name, req.headers()).await?;
-
+    let admitted = admit(state, name, req.headers()).await?;
     let bytes = read_body(payload, req.headers(), &state.limits).await?;
+    // Before anything is parsed or stored: a signed request's signature over these bytes.
+    let signed_id = admitted.verify_body(req.headers(), &bytes)?;
+    let instance = admitted.instance;
     let elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.is_empty() {
         crate::ops::accepted(&instance, &[], 0);
@@ -288,7 +292,12 @@ async fn execute(
             .collect(),
         as_object: wants_object(req),
     });
-    if let Some(key) = idempotency_key(req)? {
+    // A Standard Webhooks `webhook-id` names the delivery as an Idempotency-Key does.
+    let key = match idempotency_key(req.headers().get("idempotency-key"))? {
+        Some(key) => Some(key),
+        None => idempotency_key(signed_id.as_ref())?,
+    };
+    if let Some(key) = key {
         let plan = plan.clone();
         batch.idempotency = Some(Idempotency {
             instance: instance.name.clone(),
@@ -316,9 +325,11 @@ async fn execute(
     Ok(json_response(body))
 }
 
-/// The `Idempotency-Key` header: 1-255 visible ASCII characters.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+/// The `Idempotency-Key` header (or a `webhook-id`): 1-255 visible ASCII characters.
+fn idempotency_key(
+    value: Option<&actix_web::http::header::HeaderValue>,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     match value.to_str() {
@@ -327,7 +338,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         }
         _ => Err(ApiError::bad_request(
             "invalid_idempotency_key",
-            "Idempotency-Key must be 1-255 visible ASCII characters.",
+            "Idempotency-Key (and webhook-id) must be 1-255 visible ASCII characters.",
         )),
     }
 }
@@ -336,97 +347,6 @@ fn content_type(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-}
-
-/// Finds the enabled instance and authenticates the sender. Before refusing, looks once for
-/// a newer configuration, so an instance or credential added a moment ago works at once.
-async fn admit(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-) -> Result<Arc<InstanceConfig>, ApiError> {
-    let mut registry = state.registry.load_full();
-    let mut refreshed = false;
-    loop {
-        let verdict = match registry.enabled(name) {
-            Some(instance) => authenticate(state, &registry, &instance, headers)
-                .await
-                .map(|()| instance),
-            None => Err(
-                ApiError::not_found(format!("No enabled instance named '{name}'.")).because(
-                    if registry.configured(name).is_some() {
-                        Reason::DisabledInstance
-                    } else {
-                        Reason::UnknownInstance
-                    },
-                ),
-            ),
-        };
-        let refusal = match verdict {
-            Ok(instance) => return Ok(instance),
-            Err(e) if refreshed || !matches!(e.status.as_u16(), 401 | 404) => return Err(e),
-            Err(e) => e,
-        };
-        refreshed = true;
-        let newer = state.fresher_registry().await.map_err(|e| {
-            log::warn!("configuration check before refusing a request failed: {e}");
-            ApiError::unavailable(
-                "The configuration cannot be read right now; nothing was stored. Retry shortly.",
-            )
-        })?;
-        if newer.version == registry.version {
-            return Err(refusal);
-        }
-        registry = newer;
-    }
-}
-
-/// Passes when any of the instance's rules accepts what the request presents (SPEC 2.2).
-async fn authenticate(
-    state: &AppState,
-    registry: &Arc<Registry>,
-    instance: &InstanceConfig,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    let refuse = |reason| ApiError::unauthorized(instance.has_basic_rule()).because(reason);
-    if instance.rules.is_empty() {
-        return if instance.allow_anonymous {
-            Ok(())
-        } else {
-            // No credential could pass: none is configured.
-            Err(refuse(Reason::MissingCredentials))
-        };
-    }
-    let cache = &registry.verified;
-    let mut unverified = Vec::new();
-    let mut presented_any = false;
-    for presented in presented_secrets(&instance.rules, headers) {
-        presented_any = true;
-        let fingerprint = cache.fingerprint(presented.rule.id, &presented.secret);
-        match cache.get(&fingerprint) {
-            Some(true) => return Ok(()),
-            Some(false) => {}
-            None => unverified.push(Unverified {
-                fingerprint,
-                secret: presented.secret,
-                hash: presented.rule.hash.clone(),
-            }),
-        }
-    }
-    if !unverified.is_empty()
-        && state
-            .verifier
-            .any_accepted(cache.clone(), unverified)
-            .await
-            .map_err(|e| e.because(Reason::CheckerSaturated))?
-    {
-        return Ok(());
-    }
-    Err(refuse(if presented_any {
-        Reason::WrongSecret
-    } else {
-        Reason::MissingCredentials
-    }))
 }
 
 /// Reads the body up to the size limit; a larger one is refused without reading the rest.

@@ -27,6 +27,14 @@ pub struct InstanceView {
     /// The dedicated listener's certificate and key files (HTTPS when set).
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// Seconds a token from `/instance/token/{name}` stays valid.
+    pub token_ttl: i32,
+    /// Seconds a signed request's timestamp may be from the server's clock.
+    pub signature_tolerance_s: i32,
+    /// Requests per second accepted (per replica); null: no limit.
+    pub rate_limit: Option<f64>,
+    /// Requests accepted at once above the rate.
+    pub rate_burst: Option<i32>,
 }
 
 /// An instance's dedicated listener.
@@ -60,8 +68,11 @@ impl ListenerSpec {
 pub struct CredentialView {
     pub id: i32,
     pub kind: String,
-    /// The basic username, or `_header:<Name>` for a header rule.
+    /// The basic username, `_header:<Name>` for a header rule, the scheme for a signature rule.
     pub username: String,
+    /// The header a generic (`hmac-sha256`) signature rule reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
     pub created: String,
 }
 
@@ -88,6 +99,7 @@ pub struct NewInstance {
     pub listener: Option<ListenerSpec>,
     pub mapping: Option<crate::mapping::MappingDoc>,
     pub preset: Option<String>,
+    pub auth: super::auth_settings::AuthChanges,
 }
 
 impl NewInstance {
@@ -102,6 +114,7 @@ impl NewInstance {
             listener: None,
             mapping: None,
             preset: None,
+            auth: Default::default(),
         }
     }
 }
@@ -121,6 +134,7 @@ pub struct InstanceChanges {
     pub mapping: Option<Option<crate::mapping::MappingDoc>>,
     /// `Some(None)` removes the preset.
     pub preset: Option<Option<String>>,
+    pub auth: super::auth_settings::AuthChanges,
 }
 
 /// A mapping must compile and a preset must exist before either is saved; the stored

@@ -13,8 +13,12 @@ use std::time::Duration;
 use actix_web::http::header::HeaderName;
 use arc_swap::ArcSwap;
 
+use super::auth_settings::AuthSettings;
 use super::store::{self, CredentialRow, InstanceRow};
-use crate::auth::{random_key, Rule, VerifiedCache};
+use crate::auth::oauth::TokenCache;
+use crate::auth::secret_box::SecretBox;
+use crate::auth::signature::{SignatureRule, SignatureSpec};
+use crate::auth::{random_key, Rule, RuleKind, VerifiedCache};
 use crate::error::ServiceError;
 use crate::mapping::{preset, Mapping, MappingDoc};
 use crate::storage::{config_version, Conn, Pool};
@@ -36,6 +40,12 @@ pub struct InstanceConfig {
     pub secret_headers: Vec<HeaderName>,
     /// Its metrics handles and activity counters (kept across snapshots).
     pub ops: Arc<crate::ops::InstanceOps>,
+    /// Token lifetime, signature tolerance and rate limit.
+    pub auth: AuthSettings,
+    /// The signature rules among `rules`, checked once the body is read.
+    pub signature_rules: Vec<Arc<SignatureRule>>,
+    /// The instance's rate limiter (kept across snapshots while its quota stays).
+    pub rate_limiter: Option<Arc<crate::ingest::rate_limit::InstanceLimiter>>,
 }
 
 /// The instance's mapping: its own document (which may name a preset as `base`), else its
@@ -55,12 +65,42 @@ fn compiled_mapping(row: &InstanceRow) -> Option<Arc<Mapping>> {
     }
 }
 
+/// A signature rule with its secret opened; None (logged) when it cannot be.
+fn signature_rule(c: &CredentialRow, secrets: Option<&SecretBox>) -> Option<Rule> {
+    let opened = secrets
+        .ok_or_else(|| anyhow::anyhow!("{}", crate::auth::secret_box::NO_KEY))
+        .and_then(|b| b.open(&c.secret_hash));
+    let secret = match opened {
+        Ok(secret) => secret,
+        Err(e) => {
+            log::error!("signature rule {}: {e:#}", c.id);
+            return None;
+        }
+    };
+    let spec = SignatureSpec::from_stored(&c.username)?;
+    let rule = SignatureRule::new(c.id, &spec, &secret)?;
+    Some(Rule {
+        id: c.id,
+        kind: RuleKind::Signature(Arc::new(rule)),
+        hash: String::new(),
+    })
+}
+
 impl InstanceConfig {
-    fn from_rows(row: InstanceRow, creds: Vec<CredentialRow>) -> InstanceConfig {
+    fn from_rows(
+        row: InstanceRow,
+        creds: Vec<CredentialRow>,
+        auth: AuthSettings,
+        secrets: Option<&SecretBox>,
+    ) -> InstanceConfig {
         let rules: Vec<Rule> = creds
             .into_iter()
             .filter_map(|c| {
-                let rule = Rule::from_stored(c.id, &c.kind, &c.username, c.secret_hash);
+                let rule = if c.kind == "signature" {
+                    signature_rule(&c, secrets)
+                } else {
+                    Rule::from_stored(c.id, &c.kind, &c.username, c.secret_hash)
+                };
                 if rule.is_none() {
                     log::error!(
                         "credential {} of '{}' is unreadable; ignored",
@@ -74,12 +114,26 @@ impl InstanceConfig {
         let secret_headers = rules
             .iter()
             .filter_map(|r| match &r.kind {
-                crate::auth::RuleKind::Header { name } => Some(name.clone()),
-                crate::auth::RuleKind::Basic { .. } => None,
+                RuleKind::Header { name } => Some(name.clone()),
+                RuleKind::Basic { .. } | RuleKind::Signature(_) => None,
+            })
+            .collect();
+        let signature_rules = rules
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RuleKind::Signature(rule) => Some(rule.clone()),
+                _ => None,
             })
             .collect();
         let mapping = compiled_mapping(&row);
         InstanceConfig {
+            rate_limiter: crate::ingest::rate_limit::limiter_for(
+                &row.name,
+                auth.rate_limit,
+                auth.rate_burst,
+            ),
+            auth,
+            signature_rules,
             mapping,
             ops: crate::ops::InstanceOps::of(row.id, &row.name),
             id: row.id,
@@ -94,6 +148,11 @@ impl InstanceConfig {
         }
     }
 
+    /// Whether the rule with this id is still one of the instance's.
+    pub fn has_rule(&self, id: i32) -> bool {
+        self.rules.iter().any(|r| r.id == id)
+    }
+
     /// Whether a 401 should carry a Basic challenge.
     pub fn has_basic_rule(&self) -> bool {
         self.rules.iter().any(Rule::is_basic)
@@ -105,22 +164,40 @@ pub struct Registry {
     pub version: i64,
     instances: HashMap<String, Arc<InstanceConfig>>,
     pub verified: Arc<VerifiedCache>,
+    /// Bearer tokens seen by this snapshot: a removed credential starts a new snapshot, so a
+    /// cached token never outlives its credential.
+    pub tokens: Arc<TokenCache>,
+    /// The key that opens signing secrets (None: signature rules are not served).
+    pub secrets: Option<Arc<SecretBox>>,
 }
 
 impl Registry {
-    pub fn load(conn: &mut Conn) -> Result<Registry, ServiceError> {
-        let (version, rows, creds) = store::load_for_registry(conn)?;
+    pub fn load(
+        conn: &mut Conn,
+        secrets: Option<Arc<SecretBox>>,
+    ) -> Result<Registry, ServiceError> {
+        let (version, rows, creds, auth) = store::load_for_registry(conn)?;
         let mut by_instance: HashMap<i32, Vec<CredentialRow>> = HashMap::new();
         for cred in creds {
             by_instance.entry(cred.instance_id).or_default().push(cred);
         }
+        let mut auth: HashMap<i32, AuthSettings> =
+            auth.into_iter().map(|a| (a.instance_id, a)).collect();
         let instances = rows
             .into_iter()
             .map(|row| {
                 let creds = by_instance.remove(&row.id).unwrap_or_default();
+                let settings = auth
+                    .remove(&row.id)
+                    .unwrap_or_else(|| AuthSettings::defaults(row.id));
                 (
                     row.name.clone(),
-                    Arc::new(InstanceConfig::from_rows(row, creds)),
+                    Arc::new(InstanceConfig::from_rows(
+                        row,
+                        creds,
+                        settings,
+                        secrets.as_deref(),
+                    )),
                 )
             })
             .collect();
@@ -128,6 +205,8 @@ impl Registry {
             version,
             instances,
             verified: Arc::new(VerifiedCache::new(random_key())),
+            tokens: Arc::new(TokenCache::default()),
+            secrets,
         })
     }
 
@@ -152,7 +231,8 @@ pub fn refresh(pool: &Pool, shared: &SharedRegistry) -> Result<bool, ServiceErro
     if version == shared.load().version {
         return Ok(false);
     }
-    let registry = Registry::load(&mut conn)?;
+    let secrets = shared.load().secrets.clone();
+    let registry = Registry::load(&mut conn, secrets)?;
     log::info!(
         "configuration version {} loaded ({} instances)",
         registry.version,

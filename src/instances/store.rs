@@ -4,6 +4,7 @@
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
+use super::auth_settings::{self, AuthSettings};
 use super::model::*;
 use crate::auth::CredentialSpec;
 use crate::error::ServiceError;
@@ -59,8 +60,12 @@ fn find(conn: &mut Conn, name: &str) -> Result<InstanceRow, ServiceError> {
         .ok_or_else(|| not_found(name))
 }
 
-fn view(row: InstanceRow, creds: Vec<CredentialRow>) -> InstanceView {
+fn view(row: InstanceRow, creds: Vec<CredentialRow>, auth: AuthSettings) -> InstanceView {
     InstanceView {
+        token_ttl: auth.token_ttl,
+        signature_tolerance_s: auth.signature_tolerance_s,
+        rate_limit: auth.rate_limit,
+        rate_burst: auth.rate_burst,
         name: row.name,
         incident_type: row.incident_type,
         store_samples: row.store_samples,
@@ -77,9 +82,18 @@ fn view(row: InstanceRow, creds: Vec<CredentialRow>) -> InstanceView {
 }
 
 fn credential_view(row: CredentialRow) -> CredentialView {
+    let (username, header) = if row.kind == "signature" {
+        match row.username.split_once(':') {
+            Some((scheme, header)) => (scheme.to_string(), Some(header.to_string())),
+            None => (row.username, None),
+        }
+    } else {
+        (CredentialSpec::display_name(&row.kind, &row.username), None)
+    };
     CredentialView {
         id: row.id,
-        username: CredentialSpec::display_name(&row.kind, &row.username),
+        username,
+        header,
         kind: row.kind,
         created: rfc3339(row.created),
     }
@@ -106,6 +120,7 @@ pub fn create(
         listener.validate()?;
     }
     let mapping = validate_mapping(new.mapping.as_ref(), new.preset.as_deref())?;
+    new.auth.validate()?;
     write_transaction(conn, |conn| {
         let exists: i64 = instances::table
             .filter(instances::name.eq(&new.name))
@@ -137,6 +152,7 @@ pub fn create(
             insert_credential(conn, id, spec, hash)?;
         }
         set_listener(conn, id, new.listener.as_ref())?;
+        auth_settings::apply(conn, id, &new.auth)?;
         bump_config_version(conn)?;
         show(conn, &new.name)
     })
@@ -206,6 +222,7 @@ pub fn update(
                 .set(instances::preset.eq(preset))
                 .execute(conn)?;
         }
+        auth_settings::apply(conn, row.id, &changes.auth)?;
         diesel::update(target)
             .set(instances::updated.eq(now()))
             .execute(conn)?;
@@ -227,7 +244,8 @@ pub fn remove(conn: &mut Conn, name: &str) -> Result<(), ServiceError> {
 pub fn show(conn: &mut Conn, name: &str) -> Result<InstanceView, ServiceError> {
     let row = find(conn, name)?;
     let creds = credentials_of(conn, row.id)?;
-    Ok(view(row, creds))
+    let auth = auth_settings::of(conn, row.id)?;
+    Ok(view(row, creds, auth))
 }
 
 pub fn list(conn: &mut Conn) -> Result<Vec<InstanceView>, ServiceError> {
@@ -239,13 +257,21 @@ pub fn list(conn: &mut Conn) -> Result<Vec<InstanceView>, ServiceError> {
         .order(credentials::id)
         .select(CredentialRow::as_select())
         .load(conn)?;
+    let auth: std::collections::HashMap<i32, AuthSettings> = auth_settings::all(conn)?
+        .into_iter()
+        .map(|a| (a.instance_id, a))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|row| {
             let (mine, rest): (Vec<_>, Vec<_>) =
                 creds.drain(..).partition(|c| c.instance_id == row.id);
             creds = rest;
-            view(row, mine)
+            let settings = auth
+                .get(&row.id)
+                .copied()
+                .unwrap_or_else(|| AuthSettings::defaults(row.id));
+            view(row, mine, settings)
         })
         .collect())
 }
@@ -366,9 +392,7 @@ pub fn remove_credential(conn: &mut Conn, name: &str, id: i32) -> Result<(), Ser
 
 /// Everything the ingest path needs, read consistently: the configuration version, every
 /// instance and every credential (with hashes).
-pub fn load_for_registry(
-    conn: &mut Conn,
-) -> Result<(i64, Vec<InstanceRow>, Vec<CredentialRow>), ServiceError> {
+pub fn load_for_registry(conn: &mut Conn) -> Result<RegistryRows, ServiceError> {
     conn.transaction(|conn| {
         let version = config_version(conn)?;
         let rows = instances::table
@@ -378,7 +402,47 @@ pub fn load_for_registry(
             .order(credentials::id)
             .select(CredentialRow::as_select())
             .load(conn)?;
-        Ok((version, rows, creds))
+        let auth = auth_settings::all(conn)?;
+        Ok((version, rows, creds, auth))
+    })
+}
+
+/// The configuration version, every instance, credential and auth-settings row.
+pub type RegistryRows = (i64, Vec<InstanceRow>, Vec<CredentialRow>, Vec<AuthSettings>);
+
+/// Adds a signature rule, its secret sealed with `secrets` (refused without a key). Earlier
+/// rules stay active (rotation).
+pub fn add_signature_rule(
+    conn: &mut Conn,
+    name: &str,
+    scheme: &str,
+    header: Option<&str>,
+    secret: &[u8],
+    secrets: Option<&crate::auth::secret_box::SecretBox>,
+) -> Result<CredentialView, ServiceError> {
+    let spec = crate::auth::signature::SignatureSpec::new(scheme, header, secret)
+        .map_err(ServiceError::Invalid)?;
+    let secrets = secrets
+        .ok_or_else(|| ServiceError::Conflict(crate::auth::secret_box::NO_KEY.to_string()))?;
+    let sealed = secrets.seal(secret)?;
+    write_transaction(conn, |conn| {
+        let row = find(conn, name)?;
+        let id: i32 = diesel::insert_into(credentials::table)
+            .values((
+                credentials::instance_id.eq(row.id),
+                credentials::kind.eq("signature"),
+                credentials::username.eq(spec.stored_name()),
+                credentials::secret_hash.eq(&sealed),
+                credentials::created.eq(now()),
+            ))
+            .returning(credentials::id)
+            .get_result(conn)?;
+        let created = credentials::table
+            .find(id)
+            .select(CredentialRow::as_select())
+            .first(conn)?;
+        bump_config_version(conn)?;
+        Ok(credential_view(created))
     })
 }
 

@@ -156,6 +156,8 @@ impl Ops {
     /// `name` is the instance named by the path.
     pub fn refused(&self, registry: &Registry, req: &HttpRequest, name: &str, error: &ApiError) {
         let outcome = match (error.reason, error.status.as_u16()) {
+            // Over its own budget: the sender's doing, not a fault of the server.
+            (Some(Reason::RateLimited), _) => Outcome::RejectedAuth,
             (Some(Reason::CheckerSaturated), _) | (_, 429 | 500..) => Outcome::Unavailable,
             (Some(_), _) | (_, 401 | 403 | 407) => Outcome::RejectedAuth,
             _ => Outcome::RejectedInput,

@@ -16,7 +16,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    api_tokens, credentials, idempotency_keys, incident_events, incidents, instances, samples,
+    api_tokens, credentials, idempotency_keys, incident_events, incidents, instance_auth,
+    instances, samples,
 };
 use super::writer::IncidentRow;
 use super::{bump_config_version, on_each_backend, write_transaction, Conn, Database};
@@ -57,6 +58,16 @@ struct InstanceRow {
     listen_port: Option<i32>,
     tls_cert: Option<String>,
     tls_key: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = instance_auth, treat_none_as_default_value = false)]
+struct InstanceAuthRow {
+    instance_id: i32,
+    token_ttl: i32,
+    signature_tolerance_s: i32,
+    rate_limit: Option<f64>,
+    rate_burst: Option<i32>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -225,6 +236,7 @@ pub fn copy(from: &Database, to: &Database) -> anyhow::Result<Vec<TableCopy>> {
             incident_events::table
         )
         .values(&rows)),
+        copy_instance_auth(s, d)?,
         copy_samples(s, d)?,
         copy_idempotency_keys(s, d)?,
     ];
@@ -277,6 +289,29 @@ fn copy_samples(src: &mut Conn, dst: &mut Conn) -> anyhow::Result<TableCopy> {
         copied: rows.len(),
         source_rows: rows.len() as i64,
         target_rows: samples::table.count().get_result(dst)?,
+    })
+}
+
+/// Per-instance auth settings: one small row per instance, replaced whole. (Bearer tokens
+/// are not copied: senders fetch new ones. Signature rules' secrets are copied sealed, so the
+/// target's servers need the source's secret key.)
+fn copy_instance_auth(src: &mut Conn, dst: &mut Conn) -> anyhow::Result<TableCopy> {
+    let rows: Vec<InstanceAuthRow> = instance_auth::table
+        .select(InstanceAuthRow::as_select())
+        .load(src)?;
+    write_transaction(dst, |to| -> QueryResult<()> {
+        diesel::delete(instance_auth::table).execute(to)?;
+        for chunk in rows.chunks(CHUNK as usize) {
+            let insert = diesel::insert_into(instance_auth::table).values(chunk);
+            on_each_backend!(&mut *to, |c| insert.execute(c))?;
+        }
+        Ok(())
+    })?;
+    Ok(TableCopy {
+        table: "instance_auth",
+        copied: rows.len(),
+        source_rows: rows.len() as i64,
+        target_rows: instance_auth::table.count().get_result(dst)?,
     })
 }
 

@@ -135,6 +135,14 @@ impl Database {
         }
     }
 
+    /// The SQLite database file; None on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => Some(path),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
     /// SQLite's write-ahead log beside the database file (`<file>-wal`); None on PostgreSQL.
     pub fn sqlite_wal(&self) -> Option<std::path::PathBuf> {
         match &self.url {

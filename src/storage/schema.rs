@@ -97,7 +97,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instance_auth (instance_id) {
+        instance_id -> Integer,
+        token_ttl -> Integer,
+        signature_tolerance_s -> Integer,
+        rate_limit -> Nullable<Double>,
+        rate_burst -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    sender_tokens (token_hash) {
+        token_hash -> Text,
+        instance_id -> Integer,
+        credential_id -> Integer,
+        created -> Timestamp,
+        expires -> Timestamp,
+    }
+}
+
 diesel::joinable!(credentials -> instances (instance_id));
+diesel::joinable!(instance_auth -> instances (instance_id));
 diesel::joinable!(samples -> instances (instance_id));
 diesel::allow_tables_to_appear_in_same_query!(
     meta,
@@ -107,5 +128,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     samples,
     api_tokens,
     incident_events,
-    idempotency_keys
+    idempotency_keys,
+    instance_auth,
+    sender_tokens
 );

@@ -25,7 +25,18 @@ fn copied(report: &str, table: &str) -> i64 {
 #[test]
 fn db_copy_moves_everything_keeps_ids_resumes_and_the_target_serves() {
     let source = TestEnv::sqlite();
-    source.add_instance("cato", "cma", "pw-cato", &["--store-samples"]);
+    source.add_instance(
+        "cato",
+        "cma",
+        "pw-cato",
+        &[
+            "--store-samples",
+            "--token-ttl",
+            "900",
+            "--rate-limit",
+            "50",
+        ],
+    );
     source.add_instance(
         "grafana",
         "_header:X-Key",
@@ -74,6 +85,15 @@ fn db_copy_moves_everything_keeps_ids_resumes_and_the_target_serves() {
     assert_eq!(copied(&report, "instances"), 2, "{report}");
     assert_eq!(copied(&report, "credentials"), 2, "{report}");
     assert_eq!(copied(&report, "api_tokens"), 1, "{report}");
+    assert_eq!(copied(&report, "instance_auth"), 1, "{report}");
+    let settings = target.json(&["instance", "show", "cato", "--json"]);
+    assert_eq!(
+        (
+            settings["token_ttl"].as_i64(),
+            settings["rate_limit"].as_f64()
+        ),
+        (Some(900), Some(50.0))
+    );
     assert_eq!(
         copied(&report, "samples"),
         20,

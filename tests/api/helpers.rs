@@ -20,6 +20,8 @@ pub struct TestEnv {
     pub db_url: String,
     /// The PostgreSQL database to drop afterwards: (server URL, database name).
     postgres: Option<(String, String)>,
+    /// `INTAKE_SECRET_KEY` for every command and server of this environment.
+    pub secret_key: Option<String>,
 }
 
 /// Whether this run tests PostgreSQL (`INTAKE_TEST_BACKEND=postgres`).
@@ -65,6 +67,7 @@ impl TestEnv {
             dir,
             db_url,
             postgres: None,
+            secret_key: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl TestEnv {
                 dir,
                 db_url,
                 postgres: None,
+                secret_key: None,
             };
         }
         static DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -88,6 +92,7 @@ impl TestEnv {
             dir,
             db_url: with_database(&server, &name),
             postgres: Some((server, name)),
+            secret_key: None,
         }
     }
 
@@ -99,6 +104,7 @@ impl TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
             db_url: format!("{}{separator}{parameters}", self.db_url),
             postgres: None,
+            secret_key: None,
         }
     }
 
@@ -117,6 +123,7 @@ impl TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
             db_url: self.db_url.clone(),
             postgres: None,
+            secret_key: None,
         }
     }
 
@@ -147,6 +154,8 @@ impl TestEnv {
             "incident_events",
             "idempotency_keys",
             "deliveries",
+            "instance_auth",
+            "sender_tokens",
         ];
         tables
             .iter()
@@ -192,6 +201,16 @@ impl TestEnv {
         );
     }
 
+    /// On PostgreSQL, a secret key for signing secrets (which SQLite generates by itself).
+    pub fn keyed(mut self) -> TestEnv {
+        if self.postgres.is_some() {
+            use base64::Engine;
+            let key: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 3);
+            self.secret_key = Some(base64::engine::general_purpose::STANDARD.encode(key));
+        }
+        self
+    }
+
     /// Whether this environment's database is an SQLite file.
     pub fn is_sqlite(&self) -> bool {
         self.db_url.starts_with("sqlite:")
@@ -199,7 +218,11 @@ impl TestEnv {
 
     /// Runs `intake ARGS` against this database, with `stdin` piped in when given.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some(key) = &self.secret_key {
+            command.env("INTAKE_SECRET_KEY", key);
+        }
+        let mut child = command
             .args(args)
             .env("INTAKE_DATABASE_URL", &self.db_url)
             .env_remove("INTAKE_CONFIG")
@@ -320,7 +343,11 @@ impl TestServer {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = env.path(&format!("server-{n}.log"));
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some(key) = &env.secret_key {
+            command.env("INTAKE_SECRET_KEY", key);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("INTAKE_DATABASE_URL", &env.db_url)

@@ -1,0 +1,92 @@
+//! `POST /api/v1/instances/{name}/credentials`: a Basic or header credential
+//! (`{"username","password"}`), or a signature rule (`{"signature","secret","header"}`).
+//! Secrets are never returned.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::{blocking, hashed, refresh_now, Caller};
+use crate::app::AppState;
+use crate::auth::tokens::Role;
+use crate::error::{ApiError, ErrorBody};
+use crate::instances::store;
+use crate::instances::CredentialView;
+
+/// A Basic/header credential, or a signature rule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// Basic username, or `_header:<Name>` for a header rule.
+    username: Option<String>,
+    password: Option<String>,
+    /// A signature scheme: github, standard-webhooks, stripe, slack, hmac-sha256.
+    signature: Option<String>,
+    /// The signing secret (Standard Webhooks: `whsec_…`).
+    secret: Option<String>,
+    /// The header of an hmac-sha256 rule (default X-Signature).
+    header: Option<String>,
+}
+
+/// `null` is kept apart from an absent field: it removes the rate limit.
+pub fn present_or_null_rate<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{name}/credentials", tag = "intake", summary = "Add a credential or a signature rule; earlier ones stay active (admin)", params(("name" = String, Path)), request_body = NewCredential, responses((status = 201, body = CredentialView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "A signature rule, and the server has no secret key")), security(("bearer" = [])))]
+pub async fn add_credential(
+    caller: Caller,
+    name: web::Path<String>,
+    body: web::Json<NewCredential>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let body = body.into_inner();
+    let name = name.into_inner();
+    let added = match body {
+        NewCredential {
+            username: Some(username),
+            password: Some(password),
+            signature: None,
+            secret: None,
+            header: None,
+        } => {
+            let (spec, hash) = hashed(username, password).await?;
+            blocking(&state, move |conn| {
+                store::add_credential(conn, &name, &spec, &hash)
+            })
+            .await?
+        }
+        NewCredential {
+            username: None,
+            password: None,
+            signature: Some(scheme),
+            secret: Some(secret),
+            header,
+        } => {
+            let secrets = state.registry.load().secrets.clone();
+            blocking(&state, move |conn| {
+                store::add_signature_rule(
+                    conn,
+                    &name,
+                    &scheme,
+                    header.as_deref(),
+                    secret.as_bytes(),
+                    secrets.as_deref(),
+                )
+            })
+            .await?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                "Give either username and password, or signature and secret (and header for \
+                 hmac-sha256).",
+            ))
+        }
+    };
+    refresh_now(&state).await;
+    Ok(HttpResponse::Created().json(added))
+}
