@@ -114,6 +114,7 @@ impl TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
             db_url,
             postgres: None,
+            secret_key: None,
         }
     }
 
