@@ -24,7 +24,8 @@ certs: build
 ## database of its own, dropped afterwards).
 ## Tests named `postgres_only…` run in the PostgreSQL pass only, `sqlite_only…` in the SQLite pass.
 test:
-	$(CARGO) test --locked --all-targets --all-features -- --skip postgres_only
+	$(CARGO) test --locked --all-features --lib --bins --benches --examples
+	$(CARGO) test --locked --all-features --test api -- --skip postgres_only
 	@if [ -n "$$INTAKE_TEST_PG_URL" ]; then \
 	  echo "== PostgreSQL pass: the integration suite again, on databases created on INTAKE_TEST_PG_URL"; \
 	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --all-features --test api -- --skip sqlite_only; \
