@@ -47,8 +47,18 @@ impl AppState {
     /// Before refusing a request (unknown instance, failed authentication): the registry as
     /// of a configuration check begun after the request arrived, so an instance or credential
     /// added a moment ago works at once (see [`Freshness`]).
-    pub async fn fresher_registry(&self) -> Result<Arc<Registry>, crate::error::ServiceError> {
-        self.freshness.check(&self.pool, &self.registry).await
+    /// When the configuration cannot be read, the refusal could be wrong: 503, retry.
+    pub async fn fresher_registry(&self) -> Result<Arc<Registry>, ApiError> {
+        self.freshness
+            .check(&self.pool, &self.registry)
+            .await
+            .map_err(|e| {
+                log::warn!("configuration check before refusing a request failed: {e}");
+                ApiError::unavailable(
+                    "The configuration cannot be read right now; nothing was stored. \
+                     Retry shortly.",
+                )
+            })
     }
 }
 

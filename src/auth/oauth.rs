@@ -357,10 +357,7 @@ async fn authenticate_client(
             return Err(verdict);
         }
         refreshed = true;
-        let newer = state.fresher_registry().await.map_err(|e| {
-            log::warn!("configuration check before refusing a token request failed: {e}");
-            ApiError::unavailable("The configuration cannot be read right now. Retry shortly.")
-        })?;
+        let newer = state.fresher_registry().await?;
         if newer.version == registry.version {
             return Err(verdict);
         }

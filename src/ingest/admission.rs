@@ -97,12 +97,7 @@ pub async fn admit(
             Err(e) => e,
         };
         refreshed = true;
-        let newer = state.fresher_registry().await.map_err(|e| {
-            log::warn!("configuration check before refusing a request failed: {e}");
-            ApiError::unavailable(
-                "The configuration cannot be read right now; nothing was stored. Retry shortly.",
-            )
-        })?;
+        let newer = state.fresher_registry().await?;
         if newer.version == registry.version {
             return Err(refusal);
         }
