@@ -41,6 +41,8 @@ pub struct AppState {
     pub ops: crate::ops::Ops,
     /// Coalesces the configuration checks made before refusing a request.
     freshness: Freshness,
+    /// Sessions and sign-in throttling of the web console.
+    pub console: crate::console::Console,
 }
 
 impl AppState {
@@ -169,6 +171,7 @@ impl Application {
                 .context("cannot start the credential verifier threads")?,
             tls: https.as_ref().map(|(_, resolver)| resolver.clone()),
             freshness: Freshness::default(),
+            console: crate::console::Console::new(settings.session_idle_minutes),
         });
         spawn_reloader(
             pool.clone(),
@@ -193,6 +196,7 @@ impl Application {
                 .configure(crate::ingest::routes)
                 .configure(crate::auth::oauth::routes)
                 .configure(crate::api::routes)
+                .configure(crate::console::routes)
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(crate::api::ops::metrics))

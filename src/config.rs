@@ -72,6 +72,8 @@ pub struct Settings {
     /// The file holding the key that encrypts signing secrets (`INTAKE_SECRET_KEY` wins).
     /// Without either, an SQLite database gets a generated key file beside it.
     pub secret_key_file: Option<PathBuf>,
+    /// A console session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
 }
 
 impl Default for Settings {
@@ -94,6 +96,7 @@ impl Default for Settings {
             delivery_log_limit: 100,
             trusted_proxies: Vec::new(),
             secret_key_file: None,
+            session_idle_minutes: 12 * 60,
         }
     }
 }
@@ -187,6 +190,9 @@ impl Settings {
         }
         if self.delivery_log_limit == 0 {
             bail!("delivery_log_limit must be greater than zero");
+        }
+        if self.session_idle_minutes == 0 {
+            bail!("session_idle_minutes must be greater than zero");
         }
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be greater than zero");

@@ -57,6 +57,9 @@ pub enum Command {
     /// API tokens for /api/v1.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Console users (who sign in at /login).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Field mappings.
     #[command(subcommand)]
     Mapping(MappingCommand),
@@ -108,6 +111,32 @@ pub enum TokenCommand {
     },
     /// Revoke a token by id.
     Revoke { id: i32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from stdin.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "analyst"])]
+        role: String,
+        /// Read the password from stdin (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users (never their passwords).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user and end their sessions.
+    Remove { name: String },
+    /// Set a new password (read from stdin) and end the user's sessions.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -426,6 +455,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Samples(args) => samples(&settings, args),
         Command::Tls(command) => tls(command),
         Command::Token(command) => token(&settings, command),
+        Command::User(command) => user(&settings, command),
         Command::Db(DbCommand::Copy { from, to }) => db_copy(&from, &to),
         Command::Mapping(MappingCommand::Test {
             name,
@@ -456,6 +486,34 @@ fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { id } => {
             tokens::revoke(&mut conn, id).map_err(fail)?;
             println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    use crate::auth::tokens::Role;
+    use crate::console::users;
+    let mut conn = connect(settings)?;
+    match command {
+        UserCommand::Add { name, role, .. } => {
+            let role = Role::parse(&role).map_err(fail)?;
+            let password = read_secret()?;
+            users::check_password(&password).map_err(fail)?;
+            let user =
+                users::add(&mut conn, &name, role, &hash_secret(&password)?).map_err(fail)?;
+            println!("added {} user '{}'", user.role, user.name);
+        }
+        UserCommand::List { json } => output::users(&users::list(&mut conn).map_err(fail)?, json),
+        UserCommand::Remove { name } => {
+            users::remove(&mut conn, &name).map_err(fail)?;
+            println!("removed user '{name}' and ended their sessions");
+        }
+        UserCommand::Passwd { name, .. } => {
+            let password = read_secret()?;
+            users::check_password(&password).map_err(fail)?;
+            users::set_password(&mut conn, &name, &hash_secret(&password)?).map_err(fail)?;
+            println!("changed the password of '{name}' and ended their sessions");
         }
     }
     Ok(())
@@ -541,48 +599,71 @@ fn fail(error: ServiceError) -> anyhow::Error {
 fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async {
         // Before the server loads its instances, so the demo works from the first request.
-        let demo_password = if demo {
-            create_demo_instance(settings)?
+        let demo = if demo {
+            create_demo(settings)?
         } else {
-            None
+            Demo::default()
         };
         let app = Application::build(settings).await?;
-        if let Some(password) = demo_password {
-            let mut addr = app.addr();
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            let addr = app.urls()[0].replace(&app.addr().to_string(), &addr.to_string());
+        let mut addr = app.addr();
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base = app.urls()[0].replace(&app.addr().to_string(), &addr.to_string());
+        if let Some(password) = demo.sender_password {
             println!(
                 "\nCreated instance 'demo' with user 'demo' and password {password} (shown only now).\n\
                  Send it an event:\n\n  \
-                 curl -u 'demo:{password}' -d '{{\"name\":\"Hello from curl\",\"type\":\"Test\"}}' {addr}/instance/execute/demo\n\n\
+                 curl -u 'demo:{password}' -d '{{\"name\":\"Hello from curl\",\"type\":\"Test\"}}' {base}/instance/execute/demo\n\n\
                  Then list incidents:  ./target/release/intake incidents list\n"
+            );
+        }
+        if let Some(password) = demo.admin_password {
+            println!(
+                "Created console user 'admin' with password {password} (shown only now).\n\
+                 Open the console:  {base}/\n"
             );
         }
         for url in app.urls() {
             log::info!("listening on {url}");
             println!("intake listening on {url}");
         }
+        println!("console at {base}/");
         println!("intake ready");
         app.run_until_stopped().await
     })
 }
 
-/// First start on an empty database: a `demo` instance with a generated password, which
-/// the caller shows once (never logged). None when instances exist already.
-fn create_demo_instance(settings: &Settings) -> anyhow::Result<Option<String>> {
+/// What the first start of `serve --demo` created, with the passwords to show once.
+#[derive(Default)]
+struct Demo {
+    sender_password: Option<String>,
+    admin_password: Option<String>,
+}
+
+/// First start on an empty database: a `demo` instance and an `admin` console user, each
+/// with a generated password, which the caller shows once (never logged). Each is created
+/// only when there is no instance (no user) yet.
+fn create_demo(settings: &Settings) -> anyhow::Result<Demo> {
+    use crate::console::users;
     let mut conn = connect(settings)?;
-    if !store::list(&mut conn).map_err(fail)?.is_empty() {
-        return Ok(None);
+    let mut demo = Demo::default();
+    if store::list(&mut conn).map_err(fail)?.is_empty() {
+        let password = generate_password();
+        let spec = CredentialSpec::parse("demo").map_err(anyhow::Error::msg)?;
+        let hash = hash_secret(&password)?;
+        let mut instance = NewInstance::named("demo");
+        instance.store_samples = true;
+        store::create(&mut conn, &instance, Some((&spec, &hash))).map_err(fail)?;
+        demo.sender_password = Some(password);
     }
-    let password = generate_password();
-    let spec = CredentialSpec::parse("demo").map_err(anyhow::Error::msg)?;
-    let hash = hash_secret(&password)?;
-    let mut demo = NewInstance::named("demo");
-    demo.store_samples = true;
-    store::create(&mut conn, &demo, Some((&spec, &hash))).map_err(fail)?;
-    Ok(Some(password))
+    if !users::any(&mut conn).map_err(fail)? {
+        let password = generate_password();
+        let role = crate::auth::tokens::Role::Admin;
+        users::add(&mut conn, "admin", role, &hash_secret(&password)?).map_err(fail)?;
+        demo.admin_password = Some(password);
+    }
+    Ok(demo)
 }
 
 fn generate_password() -> String {

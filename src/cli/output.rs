@@ -160,6 +160,16 @@ pub fn tokens(views: &[crate::auth::tokens::TokenView], as_json: bool) {
     }
 }
 
+pub fn users(views: &[crate::console::users::UserView], as_json: bool) {
+    if as_json {
+        return json(views);
+    }
+    println!("{:<24} {:<8} CREATED", "NAME", "ROLE");
+    for v in views {
+        println!("{:<24} {:<8} {}", v.name, v.role, v.created);
+    }
+}
+
 pub fn mapping_report(report: &crate::mapping::report::TestReport, as_json: bool) {
     if as_json {
         return json(report);

@@ -290,8 +290,13 @@ fn timestamp(field: &str, text: &str) -> Result<Option<NaiveDateTime>, FilterErr
     if text.is_empty() {
         return Ok(None);
     }
+    // RFC 3339, or what an HTML `datetime-local` field sends (minutes or seconds, no
+    // offset), read as UTC, so that a console form can submit it unchanged.
     DateTime::parse_from_rfc3339(text)
-        .map(|t| Some(t.naive_utc()))
+        .map(|t| t.naive_utc())
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .map(Some)
         .map_err(|_| {
             FilterError(format!(
                 "{field}: '{text}' is not an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)"
@@ -389,6 +394,20 @@ mod tests {
         .unwrap();
         assert_eq!(IncidentFilter::from_pairs(f.to_pairs()).unwrap(), f);
         assert!(!f.is_by_facets_only());
+    }
+
+    #[test]
+    fn form_times_without_an_offset_are_utc() {
+        let f =
+            parse("occurred_after=2026-01-31T12:00&occurred_before=2026-01-31T12:30:15").unwrap();
+        assert_eq!(
+            f.occurred_after.map(crate::time::rfc3339).as_deref(),
+            Some("2026-01-31T12:00:00Z")
+        );
+        assert_eq!(
+            f.occurred_before.map(crate::time::rfc3339).as_deref(),
+            Some("2026-01-31T12:30:15Z")
+        );
     }
 
     #[test]

@@ -117,6 +117,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created -> Timestamp,
+    }
+}
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Integer,
+        created -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::joinable!(console_sessions -> users (user_id));
 diesel::joinable!(credentials -> instances (instance_id));
 diesel::joinable!(instance_auth -> instances (instance_id));
 diesel::joinable!(samples -> instances (instance_id));
@@ -130,5 +150,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_events,
     idempotency_keys,
     instance_auth,
-    sender_tokens
+    sender_tokens,
+    users,
+    console_sessions
 );

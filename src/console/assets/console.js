@@ -1,0 +1,146 @@
+// intake console: small enhancements over server-rendered pages. Every page works without
+// this script except the live parts (counts, new rows, copy); nothing here builds markup
+// from payload text: it only moves nodes the server rendered (and escaped).
+"use strict";
+
+const POLL_MS = 3000;
+
+function parse(html) {
+  return new DOMParser().parseFromString(html, "text/html");
+}
+
+async function fetchText(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok) throw new Error(url + ": " + response.status);
+  return response.text();
+}
+
+// Facet counts: loaded once the page shows, and again when new incidents arrive.
+async function loadCounts() {
+  const aside = document.getElementById("facets");
+  if (!aside) return;
+  try {
+    const fragment = parse(await fetchText(aside.dataset.src));
+    aside.replaceChildren(...Array.from(fragment.body.childNodes));
+  } catch (e) {
+    aside.textContent = "Counts are unavailable right now.";
+  }
+}
+
+// Selection: the count of selected rows, and "select all on this page".
+function selectedBoxes() {
+  return Array.from(document.querySelectorAll('#incident-rows input[name="id"]:checked'));
+}
+function showSelection() {
+  const label = document.getElementById("selected-count");
+  if (!label) return;
+  const n = selectedBoxes().length;
+  label.textContent = n === 0 ? "Select incidents to change them" : n + " selected";
+}
+function wireSelectAll() {
+  const all = document.getElementById("select-all");
+  if (!all) return;
+  all.addEventListener("change", () => {
+    document.querySelectorAll('#incident-rows input[name="id"]').forEach((box) => { box.checked = all.checked; });
+    showSelection();
+  });
+}
+function wireSelection() {
+  wireSelectAll();
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches('#incident-rows input[name="id"]')) showSelection();
+  });
+}
+
+// Live feed: on the first page, ask every few seconds (while the tab is visible) whether a
+// newer incident matches; if so, take the list from a fresh copy of this page, keeping the
+// selection and marking the new rows.
+function wireLive() {
+  const list = document.getElementById("feed-list");
+  const live = list && list.dataset.live;
+  if (!live) return;
+  let busy = false;
+  async function check() {
+    if (busy || document.visibilityState !== "visible") return;
+    busy = true;
+    try {
+      const response = await fetch(live, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const { newest } = await response.json();
+      const shown = Number(document.getElementById("feed-list").dataset.newest);
+      if (newest !== null && newest > shown) await refresh(shown);
+    } catch (e) {
+      // The next check tries again.
+    } finally {
+      busy = false;
+    }
+  }
+  setInterval(check, POLL_MS);
+  document.addEventListener("visibilitychange", check);
+}
+
+async function refresh(shownNewest) {
+  const page = parse(await fetchText(location.href));
+  const fresh = page.getElementById("feed-list");
+  if (!fresh) return;
+  const checked = new Set(selectedBoxes().map((box) => box.value));
+  fresh.querySelectorAll("#incident-rows tr").forEach((row) => {
+    if (Number(row.dataset.id) > shownNewest) row.classList.add("fresh");
+    const box = row.querySelector('input[name="id"]');
+    if (box && checked.has(box.value)) box.checked = true;
+  });
+  document.getElementById("feed-list").replaceWith(document.adoptNode(fresh));
+  const pager = page.querySelector(".pager");
+  if (pager) document.querySelector(".pager").replaceWith(document.adoptNode(pager));
+  wireSelectAll();
+  localTimes();
+  showSelection();
+  loadCounts();
+}
+
+// Times: the reader's local time and how long ago, beside the stored UTC time.
+function localTimes() {
+  const now = Date.now();
+  document.querySelectorAll("time[datetime]:not([data-local])").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return;
+    el.dataset.local = "1";
+    el.title = el.textContent;
+    const seconds = Math.round((now - at.getTime()) / 1000);
+    const ago = seconds < 60 ? "just now"
+      : seconds < 3600 ? Math.floor(seconds / 60) + " min ago"
+      : seconds < 86400 ? Math.floor(seconds / 3600) + " h ago"
+      : null;
+    const local = at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+    el.textContent = ago ? local + " · " + ago : local;
+  });
+}
+
+// Copy buttons copy the text of the element they name.
+function wireCopy() {
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(source.textContent);
+        button.textContent = "Copied";
+      } catch (e) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+      setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  loadCounts();
+  wireSelection();
+  wireLive();
+  localTimes();
+  wireCopy();
+});
