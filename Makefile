@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build build-postgres-tls test lint fmt bench bench-search certs
+.PHONY: browsers run build build-postgres-tls test lint fmt bench bench-search certs
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -23,7 +23,9 @@ certs: build
 ## integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each test in a
 ## database of its own, dropped afterwards).
 ## Tests named `postgres_only…` run in the PostgreSQL pass only, `sqlite_only…` in the SQLite pass.
-test:
+## Then the console suite in headless Chromium (tests/console); `make browsers` installs Chromium
+## and chromedriver when missing. INTAKE_TEST_BROWSER=1 (set by .ci/run) makes that pass required.
+test: browsers
 	$(CARGO) test --locked --all-features --lib --bins --benches --examples
 	$(CARGO) test --locked --all-features --test api -- --skip postgres_only
 	@if [ -n "$$INTAKE_TEST_PG_URL" ]; then \
@@ -31,6 +33,25 @@ test:
 	  INTAKE_TEST_BACKEND=postgres $(CARGO) test --locked --all-features --test api -- --skip sqlite_only; \
 	else \
 	  echo "== PostgreSQL pass SKIPPED: set INTAKE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"; \
+	fi
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "== Browser pass: the console in headless Chromium"; \
+	  $(CARGO) test --locked --all-features --test console; \
+	elif [ -n "$$INTAKE_TEST_BROWSER" ]; then \
+	  echo "== Browser pass required (INTAKE_TEST_BROWSER) but chromium/chromedriver are missing" >&2; exit 1; \
+	else \
+	  echo "== Browser pass SKIPPED: install chromium and chromedriver (make browsers) to run it"; \
+	fi
+
+## Chromium and chromedriver for the console tests (Debian packages), installed when missing
+## and the machine lets us (root with apt-get); otherwise the browser pass says it is skipped.
+browsers:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)) || \
+	      echo "could not install chromium and chromium-driver"; \
+	  fi; \
 	fi
 
 ## What CI checks besides the tests.

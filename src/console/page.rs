@@ -75,7 +75,8 @@ impl Notice {
 
     fn cookie(&self) -> Cookie<'static> {
         let value = format!("{}{}", if self.ok { "+" } else { "-" }, self.text);
-        Cookie::build(NOTICE_COOKIE, url_escape(&value))
+        // actix-web percent-encodes cookie values on the way out and decodes them on the way in.
+        Cookie::build(NOTICE_COOKIE, value)
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -86,7 +87,7 @@ impl Notice {
     /// The notice a redirect left for this request, if any.
     pub fn take(req: &HttpRequest) -> Option<Notice> {
         let raw = req.cookie(NOTICE_COOKIE)?;
-        let value = url_unescape(raw.value());
+        let value = raw.value();
         let (ok, text) = match value.split_at_checked(1)? {
             ("+", text) => (true, text),
             ("-", text) => (false, text),
@@ -97,20 +98,6 @@ impl Notice {
             text: text.to_string(),
         })
     }
-}
-
-fn url_escape(text: &str) -> String {
-    serde_urlencoded::to_string([("", text)])
-        .map(|s| s.trim_start_matches('=').to_string())
-        .unwrap_or_default()
-}
-
-fn url_unescape(text: &str) -> String {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("n={text}"))
-        .ok()
-        .and_then(|mut pairs| pairs.pop())
-        .map(|(_, value)| value)
-        .unwrap_or_default()
 }
 
 /// Clears a notice once shown (added to the page that shows it).

@@ -220,3 +220,133 @@ fn migrate_creates_the_database_and_is_idempotent() {
         serde_json::json!([])
     );
 }
+
+/// Signs in at `/login` over HTTP as a browser would; returns the session cookie, if any.
+fn console_session(server: &TestServer, user: &str, password: &str) -> Option<String> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client.get(server.url("/login")).send().expect("login page");
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let html = page.text().expect("login page");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf field");
+    let answer = client
+        .post(server.url("/login"))
+        .header("Cookie", form_cookie)
+        .form(&[("username", user), ("password", password), ("csrf", csrf)])
+        .send()
+        .expect("sign in");
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find_map(|c| c.strip_prefix("intake_session="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+}
+
+/// Whether `session` opens the feed (200) rather than sending to sign-in.
+fn session_works(server: &TestServer, session: &str) -> bool {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(server.url("/incidents"))
+        .header("Cookie", format!("intake_session={session}"))
+        .send()
+        .expect("feed")
+        .status()
+        == 200
+}
+
+#[test]
+fn console_users_are_added_listed_given_new_passwords_and_removed() {
+    let env = TestEnv::new();
+    let password = "a long enough password";
+    let added = env.ok(
+        &[
+            "user",
+            "add",
+            "mia",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        Some(password),
+    );
+    assert!(added.contains("mia"), "{added}");
+    let listed = env.json(&["user", "list", "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["name"], "mia");
+    assert_eq!(listed[0]["role"], "analyst");
+    let text = listed.to_string();
+    assert!(
+        !text.contains(password) && !text.contains("argon2"),
+        "{text}"
+    );
+    assert!(
+        !env.stored_text().contains(password),
+        "password stored in clear"
+    );
+
+    let refused = |args: &[&str], stdin: Option<&str>, needle: &str| {
+        let out = env.run(args, stdin);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should exit 1");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected '{needle}' in: {err}"
+        );
+    };
+    refused(
+        &["user", "add", "mia", "--role", "admin", "--password-stdin"],
+        Some(password),
+        "already",
+    );
+    refused(
+        &[
+            "user",
+            "add",
+            "leo",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        Some("short"),
+        "12",
+    );
+    refused(&["user", "remove", "nobody"], None, "nobody");
+
+    let server = env.serve(&[]);
+    let session = console_session(&server, "mia", password).expect("signed in");
+    assert!(session_works(&server, &session));
+    assert!(console_session(&server, "mia", "the wrong password!").is_none());
+
+    // A new password ends every session of the user; the old password stops working.
+    let new_password = "another long password";
+    env.ok(
+        &["user", "passwd", "mia", "--password-stdin"],
+        Some(new_password),
+    );
+    assert!(!session_works(&server, &session));
+    assert!(console_session(&server, "mia", password).is_none());
+    let session = console_session(&server, "mia", new_password).expect("signed in again");
+
+    // Removing the user ends their sessions too.
+    env.ok(&["user", "remove", "mia"], None);
+    assert!(!session_works(&server, &session));
+    assert_eq!(env.json(&["user", "list", "--json"]), serde_json::json!([]));
+}
