@@ -1,4 +1,5 @@
-//! One incident's page (`/incidents/{id}`): its fields and labels, `raw_json` pretty-printed,
+//! One incident's page (`/incidents/{id}`): its fields and labels, the delivery headers,
+//! `raw_json` pretty-printed,
 //! every delivery it stands for, and the status changes the API allows (a reopen that the
 //! API refuses is refused here with the API's message).
 
@@ -101,6 +102,18 @@ fn view(user: &SessionUser, incident: &IncidentView, events: &[EventView]) -> Ma
                         }
                     }
                     _ => { "—" }
+                }
+            }
+        }
+        @if let Some(headers) = incident.raw_json.as_ref().and_then(|r| r.get("headers")).and_then(|h| h.as_object()) {
+            details.headers open {
+                summary { "Delivery headers" }
+                p.muted { "As stored: headers that carry a credential are never kept." }
+                dl.headers {
+                    @for (name, value) in headers {
+                        dt { code { (name) } }
+                        dd { (value.as_str().map_or_else(|| value.to_string(), str::to_string)) }
+                    }
                 }
             }
         }

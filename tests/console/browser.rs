@@ -247,6 +247,20 @@ impl Browser {
             .map(|c| c.value().to_string())
     }
 
+    /// Runs `script` in the page (WebDriver's own channel, which the page's CSP does not
+    /// govern) and returns its result.
+    pub fn eval(&self, script: &str) -> serde_json::Value {
+        self.runtime
+            .block_on(self.client().execute(script, vec![]))
+            .unwrap_or_else(|e| panic!("script {script:?}: {e}"))
+    }
+
+    pub fn resize(&self, width: u32, height: u32) {
+        self.runtime
+            .block_on(self.client().set_window_size(width, height))
+            .expect("window size");
+    }
+
     /// The whole page as the browser renders it, as PNG.
     pub fn screenshot(&self) -> Vec<u8> {
         self.runtime

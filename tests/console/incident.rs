@@ -62,6 +62,11 @@ fn the_incident_page_shows_fields_labels_occurrences_raw_json_and_every_delivery
     let labels = field("Labels");
     assert!(labels.contains("db-1:9100"), "labels: {labels}");
 
+    // The delivery headers as stored: the sender's credential is not among them.
+    let headers: Vec<String> = browser.texts("dl.headers dt");
+    assert!(headers.iter().any(|h| h == "content-type"), "{headers:?}");
+    assert!(!headers.iter().any(|h| h == "authorization"), "{headers:?}");
+
     let raw = browser.text("#raw-json");
     let parsed: serde_json::Value = serde_json::from_str(&raw).expect("raw_json is JSON");
     assert_eq!(parsed["labels"]["alertname"], "HostDown");
@@ -95,4 +100,43 @@ fn acknowledge_resolve_and_reopen_from_the_incident_page_reach_the_api() {
             "a notice says what changed"
         );
     }
+}
+
+#[test]
+fn a_reopen_the_api_refuses_shows_its_reason_and_changes_nothing() {
+    let console = Console::start();
+    console
+        .env
+        .add_instance("am", "am", "am-secret", &["--preset", "alertmanager"]);
+    let url = console.server.execute_url("am");
+    let deliver = || {
+        let body = alert("no answer").to_string();
+        let (code, answer) = post_json(&url, Some(("am", "am-secret")), &body);
+        assert_eq!(code, 200, "{answer}");
+        answer[0]["id"].as_i64().expect("id")
+    };
+    let first = deliver();
+    console.env.ok(
+        &[
+            "incidents",
+            "update",
+            &first.to_string(),
+            "--status",
+            "resolved",
+        ],
+        None,
+    );
+    let second = deliver();
+    assert_ne!(first, second, "a resolved incident is not correlated into");
+    assert_eq!(console.incident(second)["status"], "open");
+
+    let browser = console.signed_in("ana");
+    browser.goto(&format!("/incidents/{first}"));
+    browser.press("Reopen");
+    browser.wait_until(Duration::from_secs(10), "the refusal", |b| {
+        b.all(".notice.error").len() == 1
+    });
+    let refusal = browser.text(".notice.error");
+    assert!(refusal.contains("another open incident"), "{refusal}");
+    assert_eq!(console.incident(first)["status"], "resolved");
 }

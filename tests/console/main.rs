@@ -9,6 +9,7 @@ mod helpers;
 mod browser;
 mod feed;
 mod incident;
+mod layout;
 mod security;
 mod signin;
 
