@@ -350,3 +350,27 @@ fn console_users_are_added_listed_given_new_passwords_and_removed() {
     assert!(!session_works(&server, &session));
     assert_eq!(env.json(&["user", "list", "--json"]), serde_json::json!([]));
 }
+
+#[test]
+fn a_console_session_works_on_every_replica_and_survives_a_restart() {
+    let env = TestEnv::new();
+    let password = "a long enough password";
+    env.ok(
+        &[
+            "user",
+            "add",
+            "mia",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        Some(password),
+    );
+    let mut first = env.serve(&[]);
+    let second = env.serve(&[]);
+    let session = console_session(&first, "mia", password).expect("signed in");
+    assert!(session_works(&second, &session), "another replica knows it");
+    assert!(first.terminate());
+    let restarted = env.serve(&[]);
+    assert!(session_works(&restarted, &session), "a restart keeps it");
+}
