@@ -254,6 +254,14 @@ fn field_with_id(
     }
 }
 
+/// The feed's filter from the request's query, from its newest match on.
+fn first_page_filter(req: &HttpRequest) -> Result<IncidentFilter, ConsoleError> {
+    let mut filter = IncidentFilter::from_query_string(req.query_string())
+        .map_err(|e| ConsoleError::NotFound(e.to_string()))?;
+    filter.before_id = None;
+    Ok(filter)
+}
+
 /// `GET /incidents/latest`: the newest matching incident's id, which the feed's script
 /// compares with the newest it shows.
 pub async fn latest(
@@ -261,9 +269,7 @@ pub async fn latest(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut filter = IncidentFilter::from_query_string(req.query_string())
-        .map_err(|e| ConsoleError::NotFound(e.to_string()))?;
-    filter.before_id = None;
+    let mut filter = first_page_filter(&req)?;
     filter.limit = 1;
     let items = blocking(&state, move |conn| incidents::store::list(conn, &filter)).await?;
     Ok(page::secured(HttpResponse::Ok())
@@ -276,9 +282,7 @@ pub async fn counts(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut filter = IncidentFilter::from_query_string(req.query_string())
-        .map_err(|e| ConsoleError::NotFound(e.to_string()))?;
-    filter.before_id = None;
+    let filter = first_page_filter(&req)?;
     let query = filter.clone();
     let facets = blocking(&state, move |conn| incidents::store::facets(conn, &query)).await?;
     Ok(page::html(StatusCode::OK, facet_list(&filter, &facets)))

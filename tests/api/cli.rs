@@ -221,55 +221,13 @@ fn migrate_creates_the_database_and_is_idempotent() {
     );
 }
 
-/// Signs in at `/login` over HTTP as a browser would; returns the session cookie, if any.
 fn console_session(server: &TestServer, user: &str, password: &str) -> Option<String> {
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let page = client.get(server.url("/login")).send().expect("login page");
-    let form_cookie = page.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_string();
-    let html = page.text().expect("login page");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf field");
-    let answer = client
-        .post(server.url("/login"))
-        .header("Cookie", form_cookie)
-        .form(&[("username", user), ("password", password), ("csrf", csrf)])
-        .send()
-        .expect("sign in");
-    answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find_map(|c| c.strip_prefix("intake_session="))
-        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+    console_sign_in(server, user, password).1
 }
 
 /// Whether `session` opens the feed (200) rather than sending to sign-in.
 fn session_works(server: &TestServer, session: &str) -> bool {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-        .get(server.url("/incidents"))
-        .header("Cookie", format!("intake_session={session}"))
-        .send()
-        .expect("feed")
-        .status()
-        == 200
+    console_get(server, session, "/incidents").status() == 200
 }
 
 #[test]

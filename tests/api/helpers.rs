@@ -454,6 +454,59 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
+/// An HTTP client that answers redirects instead of following them.
+pub fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// Signs in to the console at `/login` over HTTP as a browser does (the form's CSRF field and
+/// cookie, then the POST); returns the answer's status and the session cookie, if one was set.
+pub fn console_sign_in(server: &TestServer, user: &str, password: &str) -> (u16, Option<String>) {
+    let client = no_redirects();
+    let page = client.get(server.url("/login")).send().expect("login page");
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let html = page.text().expect("login page");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf field");
+    let answer = client
+        .post(server.url("/login"))
+        .header("Cookie", form_cookie)
+        .form(&[("username", user), ("password", password), ("csrf", csrf)])
+        .send()
+        .expect("sign in");
+    let session = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find_map(|c| c.strip_prefix("intake_session="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_string());
+    (answer.status().as_u16(), session)
+}
+
+/// `GET path` on the console with this session cookie, redirects not followed.
+pub fn console_get(server: &TestServer, session: &str, path: &str) -> reqwest::blocking::Response {
+    no_redirects()
+        .get(server.url(path))
+        .header("Cookie", format!("intake_session={session}"))
+        .send()
+        .expect("console request")
+}
+
 /// Sends `body` as JSON with Basic credentials; returns status and parsed body.
 pub fn post_json(
     url: &str,

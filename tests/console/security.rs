@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::helpers::*;
 use crate::*;
 
 const HOSTILE: [&str; 4] = [
@@ -60,11 +61,7 @@ fn a_state_changing_form_without_its_csrf_token_is_refused() {
         .as_i64()
         .unwrap();
     let session = session_of(&console);
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let client = no_redirects();
     let post = |path: &str, form: &[(&str, &str)]| {
         client
             .post(console.server.url(path))
@@ -108,11 +105,6 @@ fn every_console_page_forbids_inline_script_and_framing() {
         .as_i64()
         .unwrap();
     let session = session_of(&console);
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
     for path in [
         "/login",
         "/incidents",
@@ -120,11 +112,7 @@ fn every_console_page_forbids_inline_script_and_framing() {
         "/incidents/counts",
         "/incidents/999999",
     ] {
-        let answer = client
-            .get(console.server.url(path))
-            .header("Cookie", format!("intake_session={session}"))
-            .send()
-            .expect("request");
+        let answer = console_get(&console.server, &session, path);
         let headers = answer.headers();
         let csp = headers
             .get("content-security-policy")

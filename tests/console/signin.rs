@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::browser::Browser;
+use crate::helpers::*;
 use crate::*;
 
 #[test]
@@ -26,17 +27,7 @@ fn a_user_signs_in_sees_the_feed_and_signing_out_ends_the_session_on_the_server(
     assert_eq!(browser.text("header .role"), "analyst");
 
     let session = browser.cookie("intake_session").expect("a session cookie");
-    let with_session = |path: &str| {
-        reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client")
-            .get(console.server.url(path))
-            .header("Cookie", format!("intake_session={session}"))
-            .send()
-            .expect("request")
-    };
+    let with_session = |path: &str| console_get(&console.server, &session, path);
     assert_eq!(with_session("/incidents").status(), 200);
 
     browser.press("Sign out");
@@ -74,47 +65,17 @@ fn a_wrong_sign_in_says_the_same_for_an_unknown_user_and_a_wrong_password() {
 #[test]
 fn repeated_wrong_sign_ins_for_one_user_are_slowed_down() {
     let console = Console::start();
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let login = console.server.url("/login");
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        let page = client.get(&login).send().expect("login page");
-        let form_cookie = page.headers()["set-cookie"]
-            .to_str()
-            .expect("cookie")
-            .split(';')
-            .next()
-            .expect("name=value")
-            .to_string();
-        let form = page.text().expect("login page");
-        let csrf = form
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("csrf field")
-            .to_string();
         let started = std::time::Instant::now();
-        let answer = client
-            .post(&login)
-            .header("Cookie", &form_cookie)
-            .form(&[
-                ("username", "ana"),
-                ("password", "guess-guess-guess"),
-                ("csrf", &csrf),
-            ])
-            .send()
-            .expect("sign-in");
+        let (status, session) = console_sign_in(&console.server, "ana", "guess-guess-guess");
         assert!(
             started.elapsed() >= Duration::from_millis(900),
             "a refusal answered in {:?}",
             started.elapsed()
         );
-        statuses.push(answer.status().as_u16());
+        assert!(session.is_none());
+        statuses.push(status);
     }
     assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
