@@ -596,3 +596,88 @@ fn updates_duplicates_mapping_errors_and_signature_refusals_are_counted_exactly(
         assert!(!everything.contains(secret), "'{secret}' was recorded");
     }
 }
+
+#[test]
+fn startup_logs_where_each_setting_came_from_and_json_lines_on_request() {
+    let env = TestEnv::new();
+    env.add_instance("logged", "u", "Json-Log-Secret", &[]);
+    let config = write_config(&env, "writer_queue = 100\n[limits]\nmax_depth = 20\n");
+    let server = env.serve(&[
+        "--config",
+        &config,
+        "--log-format",
+        "json",
+        "--max-depth",
+        "30",
+    ]);
+    assert_eq!(send(&server, "logged", "Json-Log-Secret", "{}"), 200);
+    assert_eq!(send(&server, "logged", "Wrong-Json-Secret", "{}"), 401);
+    let refusal = "refused: instance 'logged' status 401 error unauthorized reason wrong_secret";
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .log_text()
+            .contains(refusal)),
+        "{}",
+        server.log_text()
+    );
+
+    let text = server.log_text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    for line in &lines {
+        for field in ["time", "level", "target", "message"] {
+            assert!(line[field].is_string(), "no {field}: {line}");
+        }
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(line["time"].as_str().unwrap()).is_ok(),
+            "{line}"
+        );
+    }
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    let has = |wanted: &str| messages.contains(&wanted);
+    assert!(
+        has(&format!(
+            "setting writer_queue = 100 (config file {config})"
+        )),
+        "{text}"
+    );
+    assert!(
+        has("setting limits.max_depth = 30 (flag --max-depth)"),
+        "{text}"
+    );
+    assert!(
+        has(r#"setting listen = "127.0.0.1:0" (flag --listen)"#),
+        "{text}"
+    );
+    assert!(has("setting delivery_log_limit = 100 (default)"), "{text}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("setting database_url = ")
+                && m.ends_with("(environment INTAKE_DATABASE_URL)")),
+        "{text}"
+    );
+    assert!(has(refusal), "{text}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("listening on http://127.0.0.1:")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l["target"] == "intake::access"
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"POST /instance/execute/logged\" 401")),
+        "{text}"
+    );
+    for secret in ["Json-Log-Secret", "Wrong-Json-Secret"] {
+        assert!(!text.contains(secret), "'{secret}' was logged");
+    }
+}
