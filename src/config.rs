@@ -4,18 +4,19 @@
 //! clap reads each flag's environment variable itself, so a value that clap hands over is
 //! already "env or flag, flag wins"; it only has to override what the file said.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The default database: an SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/intake.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 
 /// Bounds on what one ingest request may carry.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestLimits {
     /// Largest accepted body, in bytes (413 above).
@@ -37,7 +38,7 @@ impl Default for IngestLimits {
 }
 
 /// Everything `intake` needs to run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub database_url: String,
@@ -74,6 +75,32 @@ pub struct Settings {
     pub secret_key_file: Option<PathBuf>,
     /// A console session ends after this many minutes without a request.
     pub session_idle_minutes: u32,
+    /// Where each setting given other than by default came from (`limits.max_depth` for
+    /// the table's keys).
+    #[serde(skip)]
+    pub sources: BTreeMap<String, Source>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    /// An `INTAKE_*` environment variable.
+    Env(&'static str),
+    /// A command-line flag (the setting's name with dashes).
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "config file {}", path.display()),
+            Source::Env(name) => write!(f, "environment {name}"),
+            Source::Flag(arg) => write!(f, "flag --{}", arg.replace('_', "-")),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -97,6 +124,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             secret_key_file: None,
             session_idle_minutes: 12 * 60,
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -112,6 +140,8 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_elements: Option<usize>,
     pub max_depth: Option<usize>,
+    /// Where each given value came from, by setting name (`limits.max_depth`).
+    pub sources: HashMap<&'static str, Source>,
 }
 
 /// The deepest nesting that may be configured: parsing, serialising and dropping JSON
@@ -125,11 +155,32 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
+                let mut settings: Settings = toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?;
+                let table: toml::Table = toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?;
+                for (key, value) in &table {
+                    let source = Source::File(path.to_path_buf());
+                    match value.as_table() {
+                        Some(inner) => {
+                            for inner_key in inner.keys() {
+                                settings
+                                    .sources
+                                    .insert(format!("{key}.{inner_key}"), source.clone());
+                            }
+                        }
+                        None => {
+                            settings.sources.insert(key.clone(), source);
+                        }
+                    }
+                }
+                settings
             }
             None => Settings::default(),
         };
+        for (name, source) in &overrides.sources {
+            settings.sources.insert(name.to_string(), source.clone());
+        }
         if let Some(v) = overrides.database_url {
             settings.database_url = v;
         }
@@ -147,6 +198,10 @@ impl Settings {
         }
         if let Some(file) = std::env::var_os("INTAKE_SECRET_KEY_FILE") {
             settings.secret_key_file = Some(file.into());
+            settings.sources.insert(
+                "secret_key_file".into(),
+                Source::Env("INTAKE_SECRET_KEY_FILE"),
+            );
         }
         if settings.listen.is_none() && settings.tls_listen.is_none() {
             settings.listen = Some(DEFAULT_LISTEN.to_string());
@@ -198,6 +253,40 @@ impl Settings {
             bail!("database_pool_size must be greater than zero");
         }
         Ok(())
+    }
+
+    /// Each setting as `name = value (source)`, `limits` flattened to `limits.<key>`, a
+    /// PostgreSQL password left out. Secrets are not settings (the signing-secret key is
+    /// named by where it comes from only).
+    pub fn describe(&self) -> Vec<String> {
+        let mut shown = serde_json::Map::new();
+        if let Ok(serde_json::Value::Object(all)) = serde_json::to_value(self) {
+            for (key, value) in all {
+                match value {
+                    serde_json::Value::Object(inner) => {
+                        for (inner_key, value) in inner {
+                            shown.insert(format!("{key}.{inner_key}"), value);
+                        }
+                    }
+                    other => {
+                        shown.insert(key, other);
+                    }
+                }
+            }
+        }
+        shown.insert(
+            "database_url".into(),
+            serde_json::Value::String(redact_url(&self.database_url)),
+        );
+        let mut lines: Vec<String> = shown
+            .iter()
+            .map(|(key, value)| {
+                let source = self.sources.get(key).unwrap_or(&Source::Default);
+                format!("setting {key} = {value} ({source})")
+            })
+            .collect();
+        lines.sort();
+        lines
     }
 
     /// The HTTP address, if HTTP is served.

@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod instances;
 pub mod listeners;
+pub mod logging;
 pub mod mapping;
 pub mod ops;
 pub mod storage;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use intake::cli::{Cli, Command};
 
 /// mimalloc instead of the system allocator: request buffers are allocated on HTTP workers
@@ -22,7 +22,8 @@ fn quiet_on_closed_pipe() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if !matches!(cli.command, Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
@@ -31,8 +32,8 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-    match intake::cli::run(cli) {
+    intake::logging::init(cli.log_format, level);
+    match intake::cli::run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -124,6 +124,8 @@ pub struct SignatureRule {
     pub scheme: Scheme,
     /// The signature header (the timestamp and id headers are fixed per scheme).
     pub header: HeaderName,
+    /// The signature header as the admin spelled it, for refusal messages.
+    header_spelling: String,
     key: Vec<u8>,
 }
 
@@ -165,6 +167,7 @@ impl SignatureRule {
             id,
             scheme: spec.scheme,
             header: HeaderName::from_bytes(header.as_bytes()).ok()?,
+            header_spelling: header.to_string(),
             key: signing_key(spec.scheme, secret).ok()?,
         })
     }
@@ -178,7 +181,7 @@ impl SignatureRule {
             }
             Scheme::Stripe => vec!["Stripe-Signature"],
             Scheme::Slack => vec!["X-Slack-Signature", "X-Slack-Request-Timestamp"],
-            Scheme::HmacSha256 => vec![self.header.as_str()],
+            Scheme::HmacSha256 => vec![self.header_spelling.as_str()],
         }
     }
 

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::Application;
 use crate::auth::{hash_secret, CredentialSpec};
-use crate::config::{Overrides, Settings};
+use crate::config::{Overrides, Settings, Source};
 use crate::error::ServiceError;
 use crate::incidents::{self, IncidentFilter};
 use crate::instances::{self, store, InstanceChanges, ListenerSpec, NewInstance};
@@ -33,6 +33,15 @@ pub struct Cli {
     /// PostgreSQL password out of the URL: libpq reads PGPASSWORD or ~/.pgpass.
     #[arg(long, global = true, env = "INTAKE_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Log lines as text, or as one JSON object a line for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "INTAKE_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -427,12 +436,44 @@ pub struct SamplesArgs {
     pub json: bool,
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Where the value of `arg` (a clap argument id) came from, if it was given at all.
+fn given_by(matches: &clap::ArgMatches, arg: &'static str, env: &'static str) -> Option<Source> {
+    let level = match matches.subcommand() {
+        Some((_, sub)) if sub.try_contains_id(arg).is_ok() => sub,
+        _ => matches,
+    };
+    level.try_contains_id(arg).ok()?;
+    match level.value_source(arg)? {
+        clap::parser::ValueSource::EnvVariable => Some(Source::Env(env)),
+        clap::parser::ValueSource::CommandLine => Some(Source::Flag(arg)),
+        _ => None,
+    }
+}
+
+/// Runs a parsed command line; `matches` tells where each value came from.
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let mut overrides = Overrides {
         database_url: cli.database_url,
         ..Overrides::default()
     };
+    for (setting, arg, env) in [
+        ("database_url", "database_url", "INTAKE_DATABASE_URL"),
+        ("listen", "listen", "INTAKE_LISTEN"),
+        ("tls_listen", "tls_listen", "INTAKE_TLS_LISTEN"),
+        ("tls_cert", "tls_cert", "INTAKE_TLS_CERT"),
+        ("tls_key", "tls_key", "INTAKE_TLS_KEY"),
+        (
+            "limits.max_body_bytes",
+            "max_body_bytes",
+            "INTAKE_MAX_BODY_BYTES",
+        ),
+        ("limits.max_elements", "max_elements", "INTAKE_MAX_ELEMENTS"),
+        ("limits.max_depth", "max_depth", "INTAKE_MAX_DEPTH"),
+    ] {
+        if let Some(source) = given_by(matches, arg, env) {
+            overrides.sources.insert(setting, source);
+        }
+    }
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen.clone();
         overrides.tls_listen = args.tls_listen.clone();
@@ -597,6 +638,9 @@ fn fail(error: ServiceError) -> anyhow::Error {
 }
 
 fn serve(settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    for line in settings.describe() {
+        log::info!("{line}");
+    }
     actix_web::rt::System::new().block_on(async {
         // Before the server loads its instances, so the demo works from the first request.
         let demo = if demo {

@@ -377,3 +377,307 @@ fn instances_show_their_last_accepted_delivery_and_24h_counts() {
     );
     assert!(text.contains("last accepted:   20"), "{text}");
 }
+
+fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn post_with(server: &TestServer, instance: &str, headers: &[(&str, String)], body: &str) -> u16 {
+    let mut request = client()
+        .post(server.execute_url(instance))
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().unwrap().status().as_u16()
+}
+
+#[test]
+fn updates_duplicates_mapping_errors_and_signature_refusals_are_counted_exactly() {
+    let env = TestEnv::new().keyed();
+    let dedup = env.path("dedup.json");
+    std::fs::write(&dedup, r#"{"dedup_key": "$.key"}"#).unwrap();
+    env.add_instance("dd", "u", "p", &["--mapping-file", dedup.to_str().unwrap()]);
+    env.add_instance("am", "u", "p", &["--preset", "alertmanager"]);
+    env.add_instance("off", "u", "p", &["--disable"]);
+    env.ok(&["instance", "add", "hook"], None);
+    env.ok(
+        &[
+            "instance",
+            "credential",
+            "add",
+            "hook",
+            "--signature",
+            "hmac-sha256",
+            "--secret-stdin",
+        ],
+        Some("Hook-Signing-Secret"),
+    );
+    env.ok(&["instance", "add", "stripe"], None);
+    env.ok(
+        &[
+            "instance",
+            "credential",
+            "add",
+            "stripe",
+            "--signature",
+            "stripe",
+            "--secret-stdin",
+        ],
+        Some("Stripe-Signing-Secret"),
+    );
+    let admin = token(&env, "admin");
+    let server = env.serve(&[]);
+    let before = metrics_text(&server, &admin);
+
+    // The same key: the first creates, the same payload again is a duplicate, a new payload
+    // updates.
+    assert_eq!(send(&server, "dd", "p", r#"{"key":"k","v":1}"#), 200);
+    assert_eq!(send(&server, "dd", "p", r#"{"key":"k","v":1}"#), 200);
+    assert_eq!(send(&server, "dd", "p", r#"{"key":"k","v":2}"#), 200);
+    assert_eq!(send(&server, "dd", "p", r#"{"key":"k","v":2}"#), 200);
+    // A group the preset cannot split is stored with the defaults: one mapping error.
+    assert_eq!(send(&server, "am", "p", r#"{"alerts":"none"}"#), 200);
+    assert_eq!(send(&server, "off", "p", "{}"), 404);
+
+    let payload = r#"{"status":"firing"}"#;
+    let signed = hmac_hex(b"Hook-Signing-Secret", payload.as_bytes());
+    // The generic scheme takes the hex alone or with a `sha256=` prefix.
+    let header = "X-Signature";
+    assert_eq!(
+        post_with(&server, "hook", &[(header, signed.clone())], payload),
+        200
+    );
+    assert_eq!(
+        post_with(
+            &server,
+            "hook",
+            &[(header, format!("sha256={signed}"))],
+            payload
+        ),
+        200
+    );
+    assert_eq!(
+        post_with(&server, "hook", &[(header, "00".repeat(32))], payload),
+        401
+    );
+    assert_eq!(post_with(&server, "hook", &[], payload), 401);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1000;
+    let v1 = hmac_hex(
+        b"Stripe-Signing-Secret",
+        format!("{t}.{payload}").as_bytes(),
+    );
+    assert_eq!(
+        post_with(
+            &server,
+            "stripe",
+            &[("Stripe-Signature", format!("t={t},v1={v1}"))],
+            payload
+        ),
+        401
+    );
+
+    let after = metrics_text(&server, &admin);
+    let delta = |series: &str| value(&after, series) - value(&before, series);
+    for (series, expected) in [
+        (
+            r#"intake_requests_total{instance="dd",outcome="created"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_requests_total{instance="dd",outcome="duplicate"}"#,
+            2.0,
+        ),
+        (
+            r#"intake_requests_total{instance="dd",outcome="updated"}"#,
+            1.0,
+        ),
+        (r#"intake_incidents_created_total{instance="dd"}"#, 1.0),
+        (r#"intake_mapping_errors_total{instance="dd"}"#, 0.0),
+        (r#"intake_mapping_errors_total{instance="am"}"#, 1.0),
+        (
+            r#"intake_requests_total{instance="am",outcome="created"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_auth_failures_total{instance="off",reason="disabled_instance"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_requests_total{instance="off",outcome="rejected_auth"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_requests_total{instance="hook",outcome="created"}"#,
+            2.0,
+        ),
+        (
+            r#"intake_requests_total{instance="hook",outcome="rejected_auth"}"#,
+            2.0,
+        ),
+        (
+            r#"intake_auth_failures_total{instance="hook",reason="bad_signature"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_auth_failures_total{instance="hook",reason="missing_credentials"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_auth_failures_total{instance="stripe",reason="stale_timestamp"}"#,
+            1.0,
+        ),
+        (
+            r#"intake_auth_failures_total{instance="stripe",reason="bad_signature"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(delta(series), expected, "{series}\n{after}");
+    }
+
+    // The delivery log says what was wrong with each signed request, and shows no secret.
+    assert!(
+        eventually(Duration::from_secs(5), || deliveries(
+            &server, &admin, "hook"
+        )
+        .len()
+            == 2),
+        "the signature refusals were not logged"
+    );
+    let hook = deliveries(&server, &admin, "hook");
+    let seen: Vec<(&str, &str)> = hook
+        .iter()
+        .map(|d| {
+            (
+                d["reason"].as_str().unwrap(),
+                d["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("missing_credentials", "missing X-Signature"),
+            ("bad_signature", "signature does not match"),
+        ]
+    );
+    assert!(eventually(Duration::from_secs(5), || {
+        deliveries(&server, &admin, "stripe")
+            .first()
+            .is_some_and(|d| d["reason"] == "stale_timestamp")
+    }));
+    assert!(eventually(Duration::from_secs(5), || {
+        deliveries(&server, &admin, "off")
+            .first()
+            .is_some_and(|d| d["status"] == 404 && d["reason"] == "disabled_instance")
+    }));
+    let everything = format!(
+        "{after}{}{}",
+        serde_json::to_string(&deliveries(&server, &admin, "stripe")).unwrap(),
+        server.log_text()
+    );
+    for secret in [
+        "Hook-Signing-Secret",
+        "Stripe-Signing-Secret",
+        signed.as_str(),
+    ] {
+        assert!(!everything.contains(secret), "'{secret}' was recorded");
+    }
+}
+
+#[test]
+fn startup_logs_where_each_setting_came_from_and_json_lines_on_request() {
+    let env = TestEnv::new();
+    env.add_instance("logged", "u", "Json-Log-Secret", &[]);
+    let config = write_config(&env, "writer_queue = 100\n[limits]\nmax_depth = 20\n");
+    let server = env.serve(&[
+        "--config",
+        &config,
+        "--log-format",
+        "json",
+        "--max-depth",
+        "30",
+    ]);
+    assert_eq!(send(&server, "logged", "Json-Log-Secret", "{}"), 200);
+    assert_eq!(send(&server, "logged", "Wrong-Json-Secret", "{}"), 401);
+    let refusal = "refused: instance 'logged' status 401 error unauthorized reason wrong_secret";
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .log_text()
+            .contains(refusal)),
+        "{}",
+        server.log_text()
+    );
+
+    let text = server.log_text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    for line in &lines {
+        for field in ["time", "level", "target", "message"] {
+            assert!(line[field].is_string(), "no {field}: {line}");
+        }
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(line["time"].as_str().unwrap()).is_ok(),
+            "{line}"
+        );
+    }
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    let has = |wanted: &str| messages.contains(&wanted);
+    assert!(
+        has(&format!(
+            "setting writer_queue = 100 (config file {config})"
+        )),
+        "{text}"
+    );
+    assert!(
+        has("setting limits.max_depth = 30 (flag --max-depth)"),
+        "{text}"
+    );
+    assert!(
+        has(r#"setting listen = "127.0.0.1:0" (flag --listen)"#),
+        "{text}"
+    );
+    assert!(has("setting delivery_log_limit = 100 (default)"), "{text}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("setting database_url = ")
+                && m.ends_with("(environment INTAKE_DATABASE_URL)")),
+        "{text}"
+    );
+    assert!(has(refusal), "{text}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("listening on http://127.0.0.1:")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l["target"] == "intake::access"
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"POST /instance/execute/logged\" 401")),
+        "{text}"
+    );
+    for secret in ["Json-Log-Secret", "Wrong-Json-Secret"] {
+        assert!(!text.contains(secret), "'{secret}' was logged");
+    }
+}

@@ -357,3 +357,61 @@ fn the_migration_indexes_incidents_stored_before_it() {
     let (_, facets) = get(&server, &token, "/api/v1/incidents/facets?instance=mon");
     assert_eq!(facets["severity"], json!({"high": 1}));
 }
+
+#[test]
+fn filtered_pages_visit_each_match_once_while_new_ones_arrive() {
+    let env = TestEnv::new();
+    two_instances(&env);
+    let token = analyst_token(&env);
+    let server = env.serve(&[]);
+    let batch = |from: usize, word: &str| {
+        let events: Vec<Value> = (from..from + 10)
+            .map(|n| json!({"name": format!("event {n}"), "detail": {"text": format!("{word} {n}")}}))
+            .collect();
+        let (status, body) = post_json(
+            &server.execute_url("plain"),
+            AUTH,
+            &Value::Array(events).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    // 30 matches interleaved with 30 others.
+    for round in 0..3 {
+        batch(round * 20, "disk");
+        batch(round * 20 + 10, "network");
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut arrivals = 100;
+    loop {
+        let query = match &cursor {
+            None => "q=disk&instance=plain&limit=7".to_string(),
+            Some(c) => format!("q=disk&instance=plain&limit=7&cursor={c}"),
+        };
+        let (status, page) = get(&server, &token, &format!("/api/v1/incidents?{query}"));
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["name"].as_str().unwrap().to_string()),
+        );
+        // New matches arrive between pages; they are newer than the first page.
+        batch(arrivals, "disk");
+        arrivals += 10;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..3)
+        .rev()
+        .flat_map(|round| (round * 20..round * 20 + 10).rev())
+        .map(|n| format!("event {n}"))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "each match once, newest first, none skipped"
+    );
+}
