@@ -203,6 +203,13 @@ impl Application {
                 .default_service(web::to(no_route))
         })
         .shutdown_timeout(30);
+        let clients = &settings.http;
+        server = server
+            .client_request_timeout(Duration::from_millis(clients.client_request_timeout_ms))
+            .client_disconnect_timeout(Duration::from_millis(clients.client_disconnect_timeout_ms))
+            .keep_alive(keep_alive(clients))
+            .max_connections(clients.max_connections)
+            .max_connection_rate(clients.max_tls_handshakes);
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
@@ -223,7 +230,7 @@ impl Application {
         let addr = first.context("no listener configured")?;
         let server = server.run();
 
-        let listeners = InstanceListeners::new(addr.ip(), listeners_state);
+        let listeners = InstanceListeners::new(addr.ip(), listeners_state, settings.http);
         listeners
             .apply(wanted_listeners(&listeners_pool).await?)
             .await;
@@ -316,6 +323,14 @@ fn spawn_sighup_handler(
         }
     });
     Ok(())
+}
+
+/// Keep-alive as configured: `keep_alive_seconds = 0` turns it off.
+pub(crate) fn keep_alive(http: &crate::config::HttpLimits) -> actix_web::http::KeepAlive {
+    match http.keep_alive_seconds {
+        0 => actix_web::http::KeepAlive::Disabled,
+        seconds => actix_web::http::KeepAlive::Timeout(Duration::from_secs(seconds)),
+    }
 }
 
 pub(crate) async fn healthz() -> HttpResponse {

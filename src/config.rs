@@ -25,6 +25,8 @@ pub struct IngestLimits {
     pub max_elements: usize,
     /// Deepest JSON nesting (400 above).
     pub max_depth: usize,
+    /// Longest time reading one ingest body may take, in ms (408 above).
+    pub body_timeout_ms: u64,
 }
 
 impl Default for IngestLimits {
@@ -33,7 +35,53 @@ impl Default for IngestLimits {
             max_body_bytes: 10 * 1024 * 1024,
             max_elements: 1000,
             max_depth: 128,
+            body_timeout_ms: 60_000,
         }
+    }
+}
+
+/// How long the HTTP server waits for slow or idle clients, and how many connections it holds
+/// (actix-web's settings of the same names; see docs/operations.md).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpLimits {
+    /// A request's head (request line and headers) must arrive within this many ms of the
+    /// connection opening, else 408 and the connection is closed.
+    pub client_request_timeout_ms: u64,
+    /// How long a closing connection may take to shut down, in ms.
+    pub client_disconnect_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this many seconds; 0 turns keep-alive off.
+    pub keep_alive_seconds: u64,
+    /// Connections held at once, per HTTP worker; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// TLS handshakes in progress at once, per process (actix-web's `max_connection_rate`).
+    pub max_tls_handshakes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            client_request_timeout_ms: 5_000,
+            client_disconnect_timeout_ms: 1_000,
+            keep_alive_seconds: 15,
+            max_connections: 4096,
+            max_tls_handshakes: 256,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.client_request_timeout_ms == 0 {
+            bail!("http.client_request_timeout_ms must be greater than zero (0 would let a client hold a connection forever)");
+        }
+        if self.client_disconnect_timeout_ms == 0 {
+            bail!("http.client_disconnect_timeout_ms must be greater than zero");
+        }
+        if self.max_connections == 0 || self.max_tls_handshakes == 0 {
+            bail!("http.max_connections and http.max_tls_handshakes must be greater than zero");
+        }
+        Ok(())
     }
 }
 
@@ -51,6 +99,8 @@ pub struct Settings {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
     pub limits: IngestLimits,
+    /// Timeouts and connection caps for HTTP clients.
+    pub http: HttpLimits,
     /// Requests that may wait for the writer before ingest answers 503.
     pub writer_queue: usize,
     /// How often a server checks the database for instance/credential changes, in ms.
@@ -112,6 +162,7 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             limits: IngestLimits::default(),
+            http: HttpLimits::default(),
             writer_queue: 4096,
             reload_interval_ms: 500,
             workers: 0,
@@ -228,7 +279,11 @@ impl Settings {
             _ => bail!("tls_listen needs both tls_cert and tls_key (PEM files)"),
         }
         let limits = &self.limits;
-        if limits.max_body_bytes == 0 || limits.max_elements == 0 || limits.max_depth == 0 {
+        if limits.max_body_bytes == 0
+            || limits.max_elements == 0
+            || limits.max_depth == 0
+            || limits.body_timeout_ms == 0
+        {
             bail!("limits must be greater than zero: {limits:?}");
         }
         if limits.max_depth > DEEPEST_ALLOWED {
@@ -237,6 +292,7 @@ impl Settings {
                 limits.max_depth
             );
         }
+        self.http.validate()?;
         if self.idempotency_retention_hours == 0 {
             bail!("idempotency_retention_hours must be greater than zero");
         }
@@ -447,5 +503,31 @@ mod tests {
             max_elements: Some(0),
             ..Overrides::default()
         }));
+    }
+
+    #[test]
+    fn http_limits_come_from_the_file_and_zero_timeouts_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            let path = dir.path().join("intake.toml");
+            std::fs::write(&path, text).unwrap();
+            Settings::load(Some(&path), Overrides::default())
+        };
+        let settings =
+            load("[http]\nclient_request_timeout_ms = 800\nkeep_alive_seconds = 0\n").unwrap();
+        assert_eq!(settings.http.client_request_timeout_ms, 800);
+        assert_eq!(settings.http.keep_alive_seconds, 0);
+        assert_eq!(
+            settings.http.max_connections,
+            HttpLimits::default().max_connections
+        );
+        let zero = load("[http]\nclient_request_timeout_ms = 0\n").unwrap_err();
+        assert!(
+            zero.to_string().contains("client_request_timeout_ms"),
+            "{zero}"
+        );
+        assert!(load("[http]\nmax_connections = 0\n").is_err());
+        assert!(load("[limits]\nbody_timeout_ms = 0\n").is_err());
+        assert!(load("[http]\nunknown = 1\n").is_err());
     }
 }

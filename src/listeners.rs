@@ -11,12 +11,14 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
-use crate::app::{access_log, healthz, no_route, AppState};
+use crate::app::{access_log, healthz, keep_alive, no_route, AppState};
+use crate::config::HttpLimits;
 use crate::instances::ListenerSpec;
 use crate::tls::ReloadableCert;
 
@@ -31,6 +33,8 @@ struct Running {
 
 pub struct InstanceListeners {
     ip: IpAddr,
+    /// The main server's client timeouts and connection caps, applied to each listener too.
+    http: HttpLimits,
     /// Taken out by `stop_all`, so that nothing keeps the writer alive after shutdown.
     state: Mutex<Option<web::Data<AppState>>>,
     running: Mutex<HashMap<String, Running>>,
@@ -38,9 +42,10 @@ pub struct InstanceListeners {
 
 impl InstanceListeners {
     /// Listeners bind on `ip`, the address of the main listener.
-    pub fn new(ip: IpAddr, state: web::Data<AppState>) -> Arc<InstanceListeners> {
+    pub fn new(ip: IpAddr, state: web::Data<AppState>, http: HttpLimits) -> Arc<InstanceListeners> {
         Arc::new(InstanceListeners {
             ip,
+            http,
             state: Mutex::new(Some(state)),
             running: Mutex::new(HashMap::new()),
         })
@@ -116,7 +121,13 @@ impl InstanceListeners {
         })
         .workers(1)
         .disable_signals()
-        .shutdown_timeout(30);
+        .shutdown_timeout(30)
+        .client_request_timeout(Duration::from_millis(self.http.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(
+            self.http.client_disconnect_timeout_ms,
+        ))
+        .keep_alive(keep_alive(&self.http))
+        .max_connections(self.http.max_connections);
         let (server, certificate, scheme) = match &spec.tls {
             Some((cert, key)) => {
                 let (certificate, info) = ReloadableCert::load(cert.as_ref(), key.as_ref())?;

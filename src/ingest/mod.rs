@@ -372,19 +372,34 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "unreadable_body",
-                format!("The body could not be read: {e}."),
-            )
-        })?;
-        if body.len() + chunk.len() > limits.max_body_bytes {
-            return Err(too_large());
+    // A body trickled slowly would hold its connection and worker slot: it has a deadline.
+    let timeout = std::time::Duration::from_millis(limits.body_timeout_ms);
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("The body could not be read: {e}."),
+                )
+            })?;
+            if body.len() + chunk.len() > limits.max_body_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result.map(|()| body),
+        Err(_) => Err(ApiError::new(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "The body did not arrive within {} ms; nothing was stored. Send it again.",
+                limits.body_timeout_ms
+            ),
+        )),
     }
-    Ok(body)
 }
 
 /// Headers that carry credentials whatever the instance's rules say.

@@ -10,8 +10,33 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// An acknowledged incident: its id and the name its event was sent with.
-type Acked = (i64, String);
+/// An acknowledged incident: its id and the event it was answered for.
+#[derive(Debug, Clone)]
+struct Acked {
+    id: i64,
+    name: String,
+    kind: String,
+    occurred: String,
+    /// The event's own field, kept in its raw JSON.
+    sequence: usize,
+}
+
+/// The event sender `sender` sends as the `i`th of its `n`th request.
+fn event(sender: usize, n: usize, i: usize) -> Acked {
+    Acked {
+        id: 0,
+        name: format!("s{sender}-{n}-{i}"),
+        kind: format!("load-{sender}"),
+        occurred: format!(
+            "2024-03-{:02}T{:02}:{:02}:{:02}Z",
+            1 + n % 28,
+            n % 24,
+            n % 60,
+            i
+        ),
+        sequence: n * 10 + i,
+    }
+}
 
 /// Eight senders posting arrays of 1-3 events until told to stop or the server goes away.
 /// Returns every incident that was acknowledged with 200; `acked` counts them as they come.
@@ -30,19 +55,25 @@ fn load(
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
-                        let names: Vec<String> = (0..1 + n % 3)
-                            .map(|i| format!("s{sender}-{n}-{i}"))
-                            .collect();
-                        let events: Vec<Value> = names
+                        let sent: Vec<Acked> =
+                            (0..1 + n % 3).map(|i| event(sender, n, i)).collect();
+                        let events: Vec<Value> = sent
                             .iter()
-                            .map(|name| serde_json::json!({ "name": name }))
+                            .map(|e| {
+                                serde_json::json!({
+                                    "name": e.name,
+                                    "type": e.kind,
+                                    "occurred": e.occurred,
+                                    "sequence": e.sequence,
+                                })
+                            })
                             .collect();
-                        let sent = client
+                        let answer = client
                             .post(&url)
                             .basic_auth("load", Some("pw"))
                             .body(Value::Array(events).to_string())
                             .send();
-                        let Ok(response) = sent else { break };
+                        let Ok(response) = answer else { break };
                         if response.status() != 200 {
                             break;
                         }
@@ -50,7 +81,10 @@ fn load(
                             break;
                         };
                         let ids = body.as_array().unwrap();
-                        acked.extend(ids.iter().map(|i| i["id"].as_i64().unwrap()).zip(names));
+                        acked.extend(ids.iter().zip(sent).map(|(answered, event)| Acked {
+                            id: answered["id"].as_i64().unwrap(),
+                            ..event
+                        }));
                         acked_count.fetch_add(ids.len(), Ordering::Relaxed);
                     }
                     acked
@@ -64,18 +98,17 @@ fn load(
     })
 }
 
-/// A server with an instance `load` under eight senders' load, returned once the senders
-/// have had `LOADED` incidents acknowledged (so the interruption lands in steady load, however
-/// fast the backend is), or after 20 s.
-fn server_under_load() -> (
-    TestEnv,
+/// A server on `env` (with an instance `load`) under eight senders' load, returned once the
+/// senders have had `LOADED` incidents acknowledged (so the interruption lands in steady load,
+/// however fast the backend is), or after 20 s.
+fn server_under_load(
+    env: &TestEnv,
+) -> (
     TestServer,
     Arc<AtomicBool>,
     std::thread::JoinHandle<Vec<Acked>>,
 ) {
     const LOADED: usize = 400;
-    let env = TestEnv::new();
-    env.add_instance("load", "load", "pw", &[]);
     let server = env.serve(&[]);
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
@@ -87,7 +120,13 @@ fn server_under_load() -> (
         loaded,
         "the senders had fewer than {LOADED} incidents acknowledged in 20 s"
     );
-    (env, server, stop, senders)
+    (server, stop, senders)
+}
+
+fn load_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.add_instance("load", "load", "pw", &[]);
+    env
 }
 
 /// Stops the senders and returns what they had acknowledged, which must be enough load to
@@ -113,51 +152,75 @@ fn assert_none<T: std::fmt::Debug>(found: &[T], what: &str) {
     );
 }
 
-/// Every acknowledged id is stored, with the event its sender was answered for.
+/// Every acknowledged id is stored, with the fields of the event its sender was answered for.
 fn assert_all_stored(env: &TestEnv, acked: &[Acked]) {
-    let stored: HashMap<i64, String> = env
+    let stored: HashMap<i64, Value> = env
         .all_incidents()
-        .iter()
-        .map(|i| {
-            (
-                i["id"].as_i64().unwrap(),
-                i["name"].as_str().unwrap().to_string(),
-            )
-        })
+        .into_iter()
+        .map(|i| (i["id"].as_i64().unwrap(), i))
         .collect();
     let missing: Vec<&Acked> = acked
         .iter()
-        .filter(|(id, _)| !stored.contains_key(id))
+        .filter(|a| !stored.contains_key(&a.id))
         .collect();
     assert_none(&missing, "acknowledged incidents lost");
-    let mixed_up: Vec<(&Acked, &String)> = acked
+    let mixed_up: Vec<(&Acked, &Value)> = acked
         .iter()
-        .map(|acked| (acked, &stored[&acked.0]))
-        .filter(|((_, sent), stored)| sent != *stored)
+        .map(|acked| (acked, &stored[&acked.id]))
+        .filter(|(sent, stored)| {
+            stored["name"] != sent.name.as_str()
+                || stored["type"] != sent.kind.as_str()
+                || stored["occurred"] != sent.occurred.as_str()
+                || stored["instance"] != "load"
+        })
         .collect();
-    assert_none(&mixed_up, "ids answered for another event");
-    let unique: HashSet<i64> = acked.iter().map(|(id, _)| *id).collect();
+    assert_none(
+        &mixed_up,
+        "incidents stored with other fields than were sent",
+    );
+    let unique: HashSet<i64> = acked.iter().map(|a| a.id).collect();
     assert_eq!(unique.len(), acked.len(), "an id was acknowledged twice");
+    // The raw JSON of a spread of them (each one is a CLI call) holds the event's own field.
+    for sent in acked.iter().step_by((acked.len() / 10).max(1)) {
+        let incident = env.incident(sent.id);
+        assert_eq!(
+            incident["raw_json"]["sequence"], sent.sequence,
+            "{sent:?}: {incident}"
+        );
+    }
 }
 
 #[test]
-fn kill_9_under_load_loses_no_acknowledged_incident() {
-    let (env, mut server, stop, senders) = server_under_load();
-    server.kill9();
-    let acked = stop_senders(&stop, senders);
-    assert_all_stored(&env, &acked);
-
-    // The restarted server carries on with fresh ids.
+fn kill_9_under_load_loses_no_acknowledged_incident_over_several_restarts() {
+    const CYCLES: usize = 3;
+    let env = load_env();
+    let mut acked: Vec<Acked> = Vec::new();
+    for cycle in 0..CYCLES {
+        let (mut server, stop, senders) = server_under_load(&env);
+        server.kill9();
+        let this_cycle = stop_senders(&stop, senders);
+        // The restarted server carried on with fresh ids.
+        let newest_before = acked.iter().map(|a| a.id).max().unwrap_or(0);
+        let oldest_now = this_cycle.iter().map(|a| a.id).min().unwrap();
+        assert!(
+            oldest_now > newest_before,
+            "cycle {cycle}: id {oldest_now} reused (before the kill: up to {newest_before})"
+        );
+        acked.extend(this_cycle);
+        assert_all_stored(&env, &acked);
+    }
+    // After the last kill too, a restarted server answers with a fresh id.
     let server = env.serve(&[]);
     let (status, body) = post_json(&server.execute_url("load"), Some(("load", "pw")), "{}");
-    assert_eq!(status, 200);
-    let newest = acked.iter().map(|(id, _)| *id).max().unwrap();
-    assert!(body[0]["id"].as_i64().unwrap() > newest);
+    assert_eq!(status, 200, "{body}");
+    let newest = acked.iter().map(|a| a.id).max().unwrap();
+    assert!(body[0]["id"].as_i64().unwrap() > newest, "{body}");
 }
 
 #[test]
 fn sigterm_under_load_finishes_in_flight_requests_and_exits_cleanly() {
-    let (env, mut server, stop, senders) = server_under_load();
+    let env = load_env();
+    let (mut server, stop, senders) = server_under_load(&env);
     assert!(server.terminate(), "intake serve did not exit 0 on SIGTERM");
     let acked = stop_senders(&stop, senders);
     assert_all_stored(&env, &acked);

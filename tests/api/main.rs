@@ -21,4 +21,5 @@ mod replicas;
 mod samples;
 mod search;
 mod signatures;
+mod slow_clients;
 mod tls;
