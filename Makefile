@@ -1,7 +1,7 @@
 # intake: the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: browsers run build build-postgres-tls test lint fmt bench bench-search certs
+.PHONY: browsers run build build-postgres-tls test lint fmt bench bench-search bench-console certs
 
 ## Build a release binary, migrate the SQLite database under ./data and serve on 127.0.0.1:8000.
 ## On an empty database it creates a `demo` instance and prints a curl command to try it.
@@ -74,3 +74,9 @@ bench:
 ## writer, then times the first page of each filter and the facets (see tools/bench/search.sh).
 bench-search:
 	bash tools/bench/search.sh
+
+## Console pages at scale: fills a fresh SQLite database (and PostgreSQL with INTAKE_TEST_PG_URL)
+## with BENCH_CONSOLE_N incidents (default 1000000), serves it, signs in as an analyst and times
+## the feed, its filters, the status counts and one incident with curl (tools/bench/console.sh).
+bench-console:
+	bash tools/bench/console.sh

@@ -7,7 +7,7 @@
 //! changed credential can never be honoured from a stale verdict.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
@@ -200,7 +200,8 @@ impl Registry {
                     )),
                 )
             })
-            .collect();
+            .collect::<HashMap<_, _>>();
+        crate::ops::seed_last_received(conn, instances.values().map(|i| &**i));
         Ok(Registry {
             version,
             instances,
@@ -226,6 +227,13 @@ pub type SharedRegistry = Arc<ArcSwap<Registry>>;
 
 /// Reloads the snapshot if the configuration version moved. Blocking: call off the workers.
 pub fn refresh(pool: &Pool, shared: &SharedRegistry) -> Result<bool, ServiceError> {
+    // One refresh at a time: a slower, older load must not replace a newer snapshot, nor
+    // forget an instance the newer one holds. A refresh that waited here finds the version
+    // current and returns at once.
+    static REFRESHING: Mutex<()> = Mutex::new(());
+    let _one = REFRESHING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut conn = pool.get()?;
     let version = config_version(&mut conn)?;
     if version == shared.load().version {
@@ -238,7 +246,9 @@ pub fn refresh(pool: &Pool, shared: &SharedRegistry) -> Result<bool, ServiceErro
         registry.version,
         registry.instances.len()
     );
-    shared.store(Arc::new(registry));
+    let registry = Arc::new(registry);
+    shared.store(registry.clone());
+    crate::ops::forget_removed(|name| registry.configured(name).is_some());
     Ok(true)
 }
 

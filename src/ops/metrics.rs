@@ -71,7 +71,7 @@ pub enum Reason {
     StaleTimestamp,
     ExpiredToken,
     RateLimited,
-    /// Too many credentials were waiting to be checked (answered 503/429, retried later).
+    /// Too many credentials were waiting to be checked (answered 503 with `Retry-After`).
     CheckerSaturated,
 }
 
@@ -269,6 +269,34 @@ impl InstanceMetrics {
             mapping_errors: m.mapping_errors.with_label_values(&[name]),
             last_received: m.last_received.with_label_values(&[name]),
             tokens_issued: m.tokens_issued.with_label_values(&[name]),
+        }
+    }
+
+    /// Removes every series of instance `name` (a removed instance's series must not stay
+    /// exposed until the server restarts).
+    pub fn forget(name: &str) {
+        let m = &*METRICS;
+        for outcome in Outcome::ALL {
+            m.requests
+                .remove_label_values(&[name, outcome.as_str()])
+                .ok();
+        }
+        for reason in Reason::ALL {
+            m.auth_failures
+                .remove_label_values(&[name, reason.as_str()])
+                .ok();
+        }
+        for family in [&m.incidents_created, &m.mapping_errors, &m.tokens_issued] {
+            family.remove_label_values(&[name]).ok();
+        }
+        m.last_received.remove_label_values(&[name]).ok();
+    }
+
+    /// Moves the last-received time forward to `seconds` (a stored time, read at start and on
+    /// every reload, so the gauge does not read 0 after a restart; never moves it back).
+    pub fn seed_last_received(&self, seconds: f64) {
+        if seconds > self.last_received.get() {
+            self.last_received.set(seconds);
         }
     }
 

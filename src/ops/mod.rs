@@ -98,6 +98,42 @@ impl std::fmt::Debug for InstanceOps {
     }
 }
 
+/// Drops the state and the metric series of every instance name `live` no longer knows (a
+/// removed instance). Call with the registry snapshot that is now in force.
+pub fn forget_removed(live: impl Fn(&str) -> bool) {
+    let mut all = INSTANCES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.retain(|name, _| {
+        let keep = live(name);
+        if !keep {
+            InstanceMetrics::forget(name);
+        }
+        keep
+    });
+}
+
+/// Seeds each instance's last-received gauge from the stored activity: after a restart, and on
+/// other servers, the gauge tells when any server last accepted a delivery for it.
+pub fn seed_last_received<'a>(
+    conn: &mut crate::storage::Conn,
+    instances: impl Iterator<Item = &'a InstanceConfig>,
+) {
+    let stored = match store::last_accepted_all(conn) {
+        Ok(rows) => rows.into_iter().collect::<HashMap<_, _>>(),
+        Err(e) => {
+            log::warn!("cannot read when instances last accepted a delivery: {e}");
+            return;
+        }
+    };
+    for instance in instances {
+        if let Some(last) = stored.get(&instance.id) {
+            let seconds = last.and_utc().timestamp_millis() as f64 / 1000.0;
+            instance.ops.metrics.seed_last_received(seconds);
+        }
+    }
+}
+
 fn all_instances() -> Vec<Arc<InstanceOps>> {
     let all = INSTANCES
         .lock()
@@ -204,6 +240,12 @@ impl Ops {
                 .get(header::USER_AGENT)
                 .map(|v| truncated(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT)),
         };
+        self.enqueue(record);
+    }
+
+    /// Hands a record to the recorder, or drops and counts it when the queue is full: a flood
+    /// of refusals never makes a request wait, nor grows memory.
+    fn enqueue(&self, record: store::NewDelivery) {
         if self.queue.try_send(record).is_err() {
             METRICS.delivery_log_dropped.inc();
         }
@@ -240,4 +282,50 @@ pub fn observe_duration(started: Instant) {
     METRICS
         .request_duration
         .observe(started.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(message: &str) -> store::NewDelivery {
+        store::NewDelivery {
+            instance_id: 1,
+            received: Utc::now().naive_utc(),
+            remote_addr: "127.0.0.1".into(),
+            forwarded_for: None,
+            method: "POST".into(),
+            path: "/instance/execute/probe".into(),
+            status: 401,
+            error: "unauthorized".into(),
+            reason: Some("wrong_secret".into()),
+            message: message.into(),
+            body_bytes: Some(2),
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_full_recorder_queue_drops_and_counts_the_record() {
+        let (queue, records) = std::sync::mpsc::sync_channel(2);
+        let ops = Ops {
+            queue,
+            settings: OpsSettings {
+                metrics_public: false,
+                delivery_log_limit: 100,
+                trusted_proxies: Vec::new(),
+            },
+        };
+        let before = METRICS.delivery_log_dropped.get();
+        for n in 0..5 {
+            ops.enqueue(record(&format!("refusal {n}")));
+        }
+        assert_eq!(METRICS.delivery_log_dropped.get() - before, 3);
+        let kept: Vec<String> = records.try_iter().map(|r| r.message).collect();
+        assert_eq!(kept, ["refusal 0", "refusal 1"]);
+        assert!(METRICS
+            .render()
+            .unwrap()
+            .contains(&format!("intake_delivery_log_dropped_total {}", before + 3)));
+    }
 }

@@ -126,6 +126,27 @@ pub fn instance_ids(conn: &mut Conn) -> QueryResult<std::collections::HashSet<i3
         .collect())
 }
 
+/// When each instance last accepted a delivery, over every server (instances that never did
+/// are left out).
+pub fn last_accepted_all(conn: &mut Conn) -> QueryResult<Vec<(i32, NaiveDateTime)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Integer)]
+        instance_id: i32,
+        #[diesel(sql_type = Timestamp)]
+        last_accepted: NaiveDateTime,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT instance_id, last_accepted FROM delivery_activity \
+         WHERE hour = 0 AND last_accepted IS NOT NULL",
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.instance_id, r.last_accepted))
+        .collect())
+}
+
 /// The instance's logged refusals, newest first.
 pub fn deliveries_of(conn: &mut Conn, instance: &str) -> Result<Vec<DeliveryView>, ServiceError> {
     use crate::storage::schema::instances;

@@ -13,6 +13,7 @@ mod helpers;
 mod ingest;
 mod limits;
 mod mapping;
+mod metrics_lifecycle;
 mod oauth;
 mod observability;
 mod ops;

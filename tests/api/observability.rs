@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn token(env: &TestEnv, role: &str) -> String {
+pub fn token(env: &TestEnv, role: &str) -> String {
     env.ok(&["token", "create", "--role", role], None)
         .trim()
         .to_string()
 }
 
-fn metrics_text(server: &TestServer, token: &str) -> String {
+pub fn metrics_text(server: &TestServer, token: &str) -> String {
     let response = client()
         .get(server.url("/metrics"))
         .bearer_auth(token)
@@ -27,7 +27,7 @@ fn metrics_text(server: &TestServer, token: &str) -> String {
 }
 
 /// The value of one series (`name{labels}` exactly as exposed); 0 when absent.
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |v| v.trim().parse().unwrap())
@@ -49,7 +49,7 @@ fn deliveries(server: &TestServer, token: &str, instance: &str) -> Vec<Value> {
     response.json::<Vec<Value>>().unwrap()
 }
 
-fn send(server: &TestServer, instance: &str, password: &str, body: &str) -> u16 {
+pub fn send(server: &TestServer, instance: &str, password: &str, body: &str) -> u16 {
     client()
         .post(server.execute_url(instance))
         .basic_auth("u", Some(password))
