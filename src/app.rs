@@ -178,6 +178,9 @@ impl Application {
             registry,
             Duration::from_millis(settings.reload_interval_ms),
         );
+        if db.backend() == crate::storage::Backend::Postgres {
+            crate::incidents::counts::spawn_folder(pool.clone());
+        }
 
         // Bind and validate everything before serving anything: a bad address or certificate
         // stops the start with a message naming it.
