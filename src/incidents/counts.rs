@@ -11,8 +11,8 @@ use diesel::connection::SimpleConnection;
 use crate::storage::{Conn, Pool};
 
 /// How often a PostgreSQL server folds the deltas: the table holds at most what the writers
-/// appended in this time plus one row per combination.
-pub const FOLD_INTERVAL: Duration = Duration::from_secs(5);
+/// appended in this time plus one row per combination, so a sum reads a few thousand rows.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Replaces every delta row with one row per combination (none where the sum is 0), in one
 /// statement. Rows appended meanwhile by other transactions stay as they are, and several
@@ -28,11 +28,14 @@ pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
     )
 }
 
-/// Folds the deltas every [`FOLD_INTERVAL`] for as long as the server runs (PostgreSQL only).
+/// Folds the deltas at start (a bulk load or `db copy` leaves many) and then every
+/// [`FOLD_INTERVAL`] for as long as the server runs (PostgreSQL only).
 pub fn spawn_folder(pool: Pool) {
     actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(FOLD_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            actix_web::rt::time::sleep(FOLD_INTERVAL).await;
+            ticks.tick().await;
             let pool = pool.clone();
             let folded = actix_web::web::block(move || -> anyhow::Result<()> {
                 let mut conn = pool.get()?;
