@@ -2,8 +2,10 @@
 //! INTAKE_TEST_BACKEND=postgres), real HTTP over loopback.
 
 mod admin_api;
+mod api_input;
 mod auth;
 mod cli;
+mod cli_exit;
 mod correlation;
 mod db_copy;
 mod durability;
