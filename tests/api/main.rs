@@ -12,6 +12,7 @@ mod durability;
 mod faults;
 mod freshness;
 mod helpers;
+mod hostile_input;
 mod ingest;
 mod limits;
 mod mapping;
