@@ -5,6 +5,7 @@
 //! regexes built — when saved (where an invalid one is refused, naming the field) and when a
 //! server loads its instances; evaluating it allocates only the values it yields.
 
+mod guard;
 mod presets;
 pub mod report;
 
@@ -266,6 +267,12 @@ fn compile_path(field: &str, text: &str) -> Result<Path, String> {
         Some(rest) => (true, format!("${rest}")),
         None => (false, text.to_string()),
     };
+    if let Some(number) = guard::oversized_number(&path) {
+        return Err(invalid(
+            field,
+            format!("'{text}' is not a valid JSONPath (the number {number} is too large)"),
+        ));
+    }
     let compiled = JsonPath::from_str(&path).map_err(|e| {
         let first = e
             .to_string()
@@ -514,7 +521,8 @@ impl Expr {
     fn eval(&self, scope: &Scope<'_>) -> Option<Value> {
         match self {
             Expr::Path(path) => path.first(scope),
-            Expr::Literal(text) => Some(Value::String(text.clone())),
+            // A blank literal names nothing: the next candidate or the usual rules apply.
+            Expr::Literal(text) => (!text.trim().is_empty()).then(|| Value::String(text.clone())),
             // A template with any placeholder missing is missing, so a fallback can apply.
             Expr::Template(pieces) => {
                 let mut out = String::new();
@@ -543,7 +551,10 @@ impl Target {
         self.candidates
             .iter()
             .find_map(|c| c.eval(scope))
-            .or_else(|| self.default.clone().map(Value::String))
+            .or_else(|| {
+                let default = self.default.as_ref().filter(|d| !d.trim().is_empty());
+                default.cloned().map(Value::String)
+            })
     }
 
     fn text(&self, scope: &Scope<'_>) -> Option<String> {
