@@ -119,6 +119,20 @@ pub struct Page<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Incidents,
+    Instances,
+    Tokens,
+    Users,
+    Certificate,
+}
+
+impl Section {
+    /// The admin pages in the navigation, in order: (section, link, label).
+    const ADMIN: [(Section, &'static str, &'static str); 4] = [
+        (Section::Instances, "/instances", "Instances"),
+        (Section::Tokens, "/tokens", "API tokens"),
+        (Section::Users, "/users", "Users"),
+        (Section::Certificate, "/tls", "Certificate"),
+    ];
 }
 
 impl Page<'_> {
@@ -134,6 +148,12 @@ impl Page<'_> {
                         a.brand href="/incidents" { "intake" }
                         nav {
                             a href="/incidents" aria-current=[(self.section == Section::Incidents).then_some("page")] { "Incidents" }
+                            // Analysts never see a link to an admin page.
+                            @if self.user.role == Role::Admin {
+                                @for (section, href, label) in Section::ADMIN {
+                                    a href=(href) aria-current=[(self.section == section).then_some("page")] { (label) }
+                                }
+                            }
                         }
                         div.who {
                             span.user { (self.user.name) }

@@ -6,9 +6,11 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod admin;
 mod browser;
 mod feed;
 mod incident;
+mod instances;
 mod layout;
 mod security;
 mod signin;

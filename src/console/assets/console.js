@@ -137,7 +137,31 @@ function wireCopy() {
   });
 }
 
+// Live fragments: an element with data-live is replaced, every few seconds while the tab is
+// visible, by the same element of the server's fresh rendering of its URL.
+function wireLiveFragments() {
+  document.querySelectorAll("[data-live]:not(#feed-list)").forEach((box) => {
+    let busy = false;
+    async function check() {
+      if (busy || document.visibilityState !== "visible") return;
+      busy = true;
+      try {
+        const fragment = parse(await fetchText(box.dataset.live));
+        box.replaceChildren(...Array.from(fragment.body.childNodes).map((n) => document.adoptNode(n)));
+        localTimes();
+      } catch (e) {
+        // The next check tries again.
+      } finally {
+        busy = false;
+      }
+    }
+    setInterval(check, POLL_MS);
+    document.addEventListener("visibilitychange", check);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  wireLiveFragments();
   loadCounts();
   wireSelection();
   wireLive();
