@@ -8,6 +8,7 @@
 
 mod admin;
 mod assets;
+mod certificate;
 mod credentials;
 mod feed;
 mod form;
@@ -15,8 +16,11 @@ mod incident;
 mod instance_page;
 mod instances;
 mod page;
+mod people;
+mod samples;
 pub mod sessions;
 mod signin;
+mod tokens;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
@@ -111,7 +115,31 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/instances/{name}/credentials/{id}/remove",
             web::post().to(credentials::remove),
-        );
+        )
+        .route("/instances/{name}/samples", web::get().to(samples::page))
+        .route(
+            "/instances/{name}/samples/clear",
+            web::get().to(samples::clear_form),
+        )
+        .route(
+            "/instances/{name}/samples/clear",
+            web::post().to(samples::clear),
+        )
+        .route("/tokens", web::get().to(tokens::page))
+        .route("/tokens", web::post().to(tokens::create))
+        .route("/tokens/{id}/revoke", web::get().to(tokens::revoke_form))
+        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke))
+        .route("/users", web::get().to(people::page))
+        .route("/users", web::post().to(people::add))
+        .route("/users/{name}/role", web::post().to(people::set_role))
+        .route(
+            "/users/{name}/password",
+            web::post().to(people::set_password),
+        )
+        .route("/users/{name}/remove", web::get().to(people::remove_form))
+        .route("/users/{name}/remove", web::post().to(people::remove))
+        .route("/tls", web::get().to(certificate::page))
+        .route("/tls", web::post().to(certificate::install));
 }
 
 /// `/`: the feed (which sends a visitor without a session to sign in).

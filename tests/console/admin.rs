@@ -21,6 +21,21 @@ pub const ADMIN_URLS: &[(&str, &str)] = &[
     ("POST", "/instances/edr/credentials"),
     ("GET", "/instances/edr/credentials/1/remove"),
     ("POST", "/instances/edr/credentials/1/remove"),
+    ("GET", "/instances/edr/samples"),
+    ("GET", "/instances/edr/samples/clear"),
+    ("POST", "/instances/edr/samples/clear"),
+    ("GET", "/tokens"),
+    ("POST", "/tokens"),
+    ("GET", "/tokens/1/revoke"),
+    ("POST", "/tokens/1/revoke"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("POST", "/users/root/role"),
+    ("POST", "/users/root/password"),
+    ("GET", "/users/root/remove"),
+    ("POST", "/users/root/remove"),
+    ("GET", "/tls"),
+    ("POST", "/tls"),
 ];
 
 /// The CSRF token of a page's forms.

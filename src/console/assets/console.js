@@ -160,8 +160,20 @@ function wireLiveFragments() {
   });
 }
 
+// A file chosen in <input type=file data-fills=ID> is read into the text field ID, so the
+// form sends text (pasting works the same without this script).
+function wireFileFills() {
+  document.querySelectorAll("input[type=file][data-fills]").forEach((input) => {
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      if (file) document.getElementById(input.dataset.fills).value = await file.text();
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   wireLiveFragments();
+  wireFileFills();
   loadCounts();
   wireSelection();
   wireLive();
