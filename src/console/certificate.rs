@@ -151,10 +151,9 @@ pub async fn install(
                 );
                 return Ok(page::see_other(
                     "/tls",
-                    Some(Notice::done(format!(
-                        "Installed; new connections get {}.",
-                        info.subject
-                    ))),
+                    Some(Notice::done(
+                        "Installed the new certificate: new connections get it.",
+                    )),
                 ));
             }
             Err(e) => {

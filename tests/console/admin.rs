@@ -141,3 +141,13 @@ fn analysts_see_no_admin_link_and_every_admin_url_answers_403() {
         "{log}"
     );
 }
+
+/// Waits for the notice a change leaves on the next page (when that page has the same
+/// address as the form's, the address alone cannot tell the answer has arrived).
+pub fn wait_for_notice(browser: &Browser, text: &str) {
+    browser.wait_until(
+        std::time::Duration::from_secs(10),
+        &format!("the notice {text:?}"),
+        |b| b.texts("[role=status]").iter().any(|t| t.contains(text)),
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::admin::page_source;
+use crate::admin::{page_source, wait_for_notice};
 use crate::browser::Browser;
 use crate::helpers::*;
 use crate::*;
@@ -98,7 +98,7 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
     assert_eq!(browser.value("#name"), "mia");
     browser.fill("#password", "mia's long passphrase");
     browser.press("Add user");
-    browser.wait_for_path("/users");
+    wait_for_notice(&browser, "Added analyst mia.");
     assert_eq!(
         browser.text("#users tr[data-name=mia] td.role select option:checked"),
         "analyst"
@@ -114,7 +114,7 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
     // Made admin: her session has the role from her next request.
     browser.click("#role-mia option[value=admin]");
     browser.click_xpath("//tr[@data-name='mia']//button[normalize-space(.)='Change role']");
-    browser.wait_for_path("/users");
+    wait_for_notice(&browser, "mia is now admin.");
     assert_eq!(
         console_get(&console.server, &session, "/instances").status(),
         200
@@ -123,7 +123,7 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
     // A new password ends her sessions.
     browser.fill("#password-mia", "a brand new passphrase");
     browser.click_xpath("//tr[@data-name='mia']//button[normalize-space(.)='Set password']");
-    browser.wait_for_path("/users");
+    wait_for_notice(&browser, "Set a new password for mia");
     assert_eq!(
         console_get(&console.server, &session, "/instances").status(),
         303
@@ -137,7 +137,7 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
     assert!(browser.all("#users tr[data-name=root] a").is_empty());
     browser.click("#users tr[data-name=mia] a");
     browser.press("Remove mia");
-    browser.wait_for_path("/users");
+    wait_for_notice(&browser, "Removed mia");
     assert!(browser.all("#users tr[data-name=mia]").is_empty());
     assert_eq!(
         console_sign_in(&console.server, "mia", "a brand new passphrase").0,
@@ -262,7 +262,7 @@ fn the_certificate_page_shows_the_served_certificate_and_installs_a_new_pair() {
     browser.fill("#cert", &new_cert_pem);
     browser.fill("#key", &std::fs::read_to_string(&new_key).unwrap());
     browser.press("Install certificate");
-    browser.wait_for_path("/tls");
+    wait_for_notice(&browser, "Installed the new certificate");
     let now_served = served_certificate(&https, &[&new_ca]);
     assert_ne!(now_served, served);
     let installed = intake::tls::describe(&now_served.into()).unwrap();
