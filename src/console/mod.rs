@@ -15,6 +15,7 @@ mod form;
 mod incident;
 mod instance_page;
 mod instances;
+mod mapping_editor;
 mod page;
 mod people;
 mod samples;
@@ -124,6 +125,18 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/instances/{name}/samples/clear",
             web::post().to(samples::clear),
+        )
+        .route(
+            "/instances/{name}/mapping",
+            web::get().to(mapping_editor::page),
+        )
+        .route(
+            "/instances/{name}/mapping",
+            web::post().to(mapping_editor::save),
+        )
+        .route(
+            "/instances/{name}/mapping/preview",
+            web::post().to(mapping_editor::preview_fragment),
         )
         .route("/tokens", web::get().to(tokens::page))
         .route("/tokens", web::post().to(tokens::create))

@@ -13,6 +13,7 @@ mod feed;
 mod incident;
 mod instances;
 mod layout;
+mod mapping_editor;
 mod security;
 mod signin;
 

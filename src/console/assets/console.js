@@ -171,8 +171,39 @@ function wireFileFills() {
   });
 }
 
+// Mapping preview: as the admin types, the draft runs over the stored samples on the server
+// and the preview panel is replaced by its answer (the newest answer wins).
+function wirePreview() {
+  const form = document.getElementById("mapping-form");
+  const body = document.getElementById("preview-body");
+  if (!form || !body) return;
+  let timer = null;
+  let asked = 0;
+  async function run() {
+    const mine = ++asked;
+    try {
+      const response = await fetch(form.dataset.preview, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      if (!response.ok || mine !== asked) return;
+      const fragment = parse(await response.text());
+      if (mine !== asked) return;
+      body.replaceChildren(...Array.from(fragment.body.childNodes).map((n) => document.adoptNode(n)));
+    } catch (e) {
+      // The next edit tries again.
+    }
+  }
+  const later = () => { clearTimeout(timer); timer = setTimeout(run, 300); };
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   wireLiveFragments();
+  wirePreview();
   wireFileFills();
   loadCounts();
   wireSelection();
