@@ -240,3 +240,70 @@ fn the_delivery_log_shows_a_refused_request_and_its_reason_as_it_happens() {
     assert_eq!(browser.text("#deliveries td.status-code"), "401");
     assert!(!page_source(&browser).contains("not-the-secret"));
 }
+
+/// Runs a shell script the console shows (it talks to this test's server only).
+fn run_shell(script: &str) -> String {
+    let out = std::process::Command::new("bash")
+        .args(["-c", script])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn signature_rules_with_generated_secrets_come_with_a_curl_that_signs_correctly() {
+    let env = TestEnv::new().keyed();
+    env.ok(&["instance", "add", "hooks"], None);
+    env.ok(
+        &["user", "add", "root", "--role", "admin", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let server = env.serve(&[]);
+    let browser = Browser::open(&server.base);
+    sign_in(&browser, "root", PASSWORD);
+    browser.wait_for_path("/incidents");
+    browser.goto("/instances/hooks");
+
+    // A header only the generic scheme takes: refused next to the field, nothing added.
+    browser.click("#scheme option[value=github]");
+    browser.fill("#signature_header", "X-Sig");
+    browser.click("#add-signature button[name=generate]");
+    assert!(
+        browser
+            .text("#signature_header-error")
+            .contains("only the hmac-sha256 scheme takes a header"),
+        "{}",
+        browser.text("#signature_header-error")
+    );
+    assert!(browser.all("#credential-rows").is_empty());
+
+    for scheme in [
+        "github",
+        "stripe",
+        "slack",
+        "standard-webhooks",
+        "hmac-sha256",
+    ] {
+        browser.goto("/instances/hooks");
+        browser.click(&format!("#scheme option[value={scheme}]"));
+        browser.click("#add-signature button[name=generate]");
+        let secret = browser.text("#new-secret");
+        if scheme == "standard-webhooks" {
+            assert!(secret.starts_with("whsec_"), "{secret}");
+        }
+        let script = browser.text("#new-secret-curl");
+        let answer = run_shell(&script);
+        let created: serde_json::Value = serde_json::from_str(&answer)
+            .unwrap_or_else(|e| panic!("{scheme}: {e}: {answer}\n{script}"));
+        assert!(created[0]["id"].is_i64(), "{scheme}: {answer}");
+        browser.goto("/instances/hooks");
+        browser.find("#credential-rows");
+        assert!(!page_source(&browser).contains(&secret));
+    }
+    assert!(!server.log_text().contains("whsec_"));
+}
