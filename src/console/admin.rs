@@ -156,11 +156,24 @@ pub fn input_field(
     hint: Option<&str>,
     errors: &FieldErrors,
 ) -> Markup {
+    placeholder_field(kind, name, label, value, None, hint, errors)
+}
+
+/// A labelled input that shows `placeholder` while empty.
+pub fn placeholder_field(
+    kind: &str,
+    name: &str,
+    label: &str,
+    value: &str,
+    placeholder: Option<&str>,
+    hint: Option<&str>,
+    errors: &FieldErrors,
+) -> Markup {
     let invalid = errors.of(name).is_some();
     html! {
         div.field.invalid[invalid] {
             label for=(name) { (label) }
-            input #(name) name=(name) type=(kind) value=(value) autocomplete="off"
+            input #(name) name=(name) type=(kind) value=(value) autocomplete="off" placeholder=[placeholder]
                 aria-invalid=[invalid.then_some("true")]
                 aria-describedby=[invalid.then(|| format!("{name}-error"))];
             (below(name, hint, errors))

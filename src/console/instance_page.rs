@@ -195,6 +195,15 @@ pub fn render(
                 (credentials::test_curl(instance, &first.webhook))
             }
         }
+        (credentials::section(admin, instance, extras.draft.as_ref()))
+        section.panel #delivery-log {
+            h2 { "Delivery log" }
+            p.muted { "The newest refused requests, newest first. It refreshes itself while this page is open." }
+            div #deliveries data-live=(path_of(name, "/deliveries")) {
+                (delivery_table(&loaded.deliveries))
+            }
+        }
+        div.two-panels {
         section.panel #activity {
             h2 { "Activity" }
             dl.fields {
@@ -227,13 +236,6 @@ pub fn render(
                 }
             }
         }
-        (credentials::section(admin, instance, extras.draft.as_ref()))
-        section.panel #delivery-log {
-            h2 { "Delivery log" }
-            p.muted { "The newest refused requests, newest first. It refreshes itself while this page is open." }
-            div #deliveries data-live=(path_of(name, "/deliveries")) {
-                (delivery_table(&loaded.deliveries))
-            }
         }
     };
     let page = Page {

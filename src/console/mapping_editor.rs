@@ -148,6 +148,15 @@ impl Draft {
     }
 }
 
+/// What the chosen preset sets a target to, shown in the target's empty field.
+fn preset_target(preset: Option<&Value>, key: &str) -> Option<String> {
+    match preset?.get(key)? {
+        Value::String(expr) => Some(format!("{expr} (preset)")),
+        Value::Null => None,
+        other => Some(format!("{other} (preset)")),
+    }
+}
+
 /// The form field a mapping problem (`name: …`, `labels.host: …`, `classify[0].when: …`)
 /// belongs to.
 fn field_of(problem: &str) -> String {
@@ -271,6 +280,10 @@ fn render(
                 .map(|p| (p.to_string(), p.to_string())),
         )
         .collect();
+    let preset = (!draft.base.is_empty())
+        .then(|| crate::mapping::preset(&draft.base))
+        .flatten()
+        .and_then(|doc| serde_json::to_value(doc).ok());
     let title = format!("Mapping of {name}");
     let body = html! {
         p.crumbs { a href="/instances" { "Instances" } " / " a href=(path_of(name, "")) { (name) } }
@@ -285,7 +298,8 @@ fn render(
                     legend { "Targets" }
                     (admin::select_field("base", "Start from preset", &presets, &draft.base, None, errors))
                     @for (key, label) in TARGETS {
-                        (admin::text_field(key, label, draft.target(key), None, errors))
+                        (admin::placeholder_field("text", key, label, draft.target(key),
+                            preset_target(preset.as_ref(), key).as_deref(), None, errors))
                     }
                 }
                 div.field.invalid[errors.of("labels").is_some()] {

@@ -107,7 +107,9 @@ function localTimes() {
     el.dataset.local = "1";
     el.title = el.textContent;
     const seconds = Math.round((now - at.getTime()) / 1000);
-    const ago = seconds < 60 ? "just now"
+    // Only past times get "ago" (a certificate's expiry is in the future).
+    const ago = seconds < 0 ? null
+      : seconds < 60 ? "just now"
       : seconds < 3600 ? Math.floor(seconds / 60) + " min ago"
       : seconds < 86400 ? Math.floor(seconds / 3600) + " h ago"
       : null;
