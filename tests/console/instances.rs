@@ -237,7 +237,7 @@ fn the_delivery_log_shows_a_refused_request_and_its_reason_as_it_happens() {
     browser.wait_until(Duration::from_secs(10), "the refusal in the log", |b| {
         b.texts("#deliveries td.reason") == ["wrong_secret"]
     });
-    assert_eq!(browser.text("#deliveries td.status-code"), "401");
+    assert_eq!(browser.texts("#deliveries td.status-code"), ["401"]);
     assert!(!page_source(&browser).contains("not-the-secret"));
 }
 

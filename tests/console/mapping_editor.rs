@@ -38,14 +38,16 @@ fn the_preview_follows_the_draft_and_matches_what_ingest_then_stores() {
             .starts_with("1 of 1 samples map fully")
             && b.texts("#preview-rows td.labels") == ["host=db-1"]
     });
-    let shown = |css: &str| browser.text(&format!("#preview-rows {css}"));
+    let shown = |css: &str| browser.texts(&format!("#preview-rows {css}")).join("");
     let (name, severity, occurred) = (shown("td.name"), shown("td.severity"), shown("td.occurred"));
     assert_eq!(name, "Brute force on db-1");
 
     // A draft that does not compile is refused with the error by its field; nothing is saved.
     browser.fill("#type", "$.[");
     browser.wait_until(Duration::from_secs(10), "the preview's refusal", |b| {
-        b.text("#preview-summary").contains("does not compile")
+        b.texts("#preview-summary")
+            .first()
+            .is_some_and(|t| t.contains("does not compile"))
     });
     browser.press("Save mapping");
     assert!(
