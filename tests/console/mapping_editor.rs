@@ -34,8 +34,10 @@ fn the_preview_follows_the_draft_and_matches_what_ingest_then_stores() {
     browser.fill("#labels", "host: $.host");
     browser.fill("#occurred", "$.alert.at");
     browser.wait_until(Duration::from_secs(10), "the preview", |b| {
-        b.text("#preview-summary")
-            .starts_with("1 of 1 samples map fully")
+        // The preview is replaced as it updates: `texts` rereads a replaced element.
+        b.texts("#preview-summary")
+            .first()
+            .is_some_and(|t| t.starts_with("1 of 1 samples map fully"))
             && b.texts("#preview-rows td.labels") == ["host=db-1"]
     });
     let shown = |css: &str| browser.texts(&format!("#preview-rows {css}")).join("");
