@@ -151,9 +151,10 @@ pub async fn install(
                 );
                 return Ok(page::see_other(
                     "/tls",
-                    Some(Notice::done(
-                        "Installed the new certificate: new connections get it.",
-                    )),
+                    Some(Notice::done(format!(
+                        "Installed the new certificate; new connections get {}.",
+                        info.subject
+                    ))),
                 ));
             }
             Err(e) => {

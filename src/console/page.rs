@@ -44,7 +44,9 @@ pub fn see_other(location: &str, notice: Option<Notice>) -> HttpResponse {
     let mut response = secured(HttpResponse::SeeOther());
     response.insert_header((header::LOCATION, location));
     if let Some(notice) = notice {
-        response.cookie(notice.cookie());
+        // Percent-encoded: a notice may hold `;`, `,` or any letter, which a raw cookie
+        // value cannot (actix-web reads cookies percent-decoded, but writes them as given).
+        response.append_header((header::SET_COOKIE, notice.cookie().encoded().to_string()));
     }
     response.finish()
 }
@@ -75,7 +77,6 @@ impl Notice {
 
     fn cookie(&self) -> Cookie<'static> {
         let value = format!("{}{}", if self.ok { "+" } else { "-" }, self.text);
-        // actix-web percent-encodes cookie values on the way out and decodes them on the way in.
         Cookie::build(NOTICE_COOKIE, value)
             .path("/")
             .http_only(true)

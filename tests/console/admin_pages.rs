@@ -262,7 +262,10 @@ fn the_certificate_page_shows_the_served_certificate_and_installs_a_new_pair() {
     browser.fill("#cert", &new_cert_pem);
     browser.fill("#key", &std::fs::read_to_string(&new_key).unwrap());
     browser.press("Install certificate");
-    wait_for_notice(&browser, "Installed the new certificate");
+    wait_for_notice(
+        &browser,
+        "Installed the new certificate; new connections get CN=localhost.",
+    );
     let now_served = served_certificate(&https, &[&new_ca]);
     assert_ne!(now_served, served);
     let installed = intake::tls::describe(&now_served.into()).unwrap();

@@ -53,7 +53,7 @@ fn an_admin_creates_an_instance_adds_a_basic_credential_and_a_sender_delivers_wi
     browser.wait_until(Duration::from_secs(10), "the notice", |b| {
         b.texts("[role=status]")
             .iter()
-            .any(|t| t.contains("Added the Basic credential 'cato-sender'"))
+            .any(|t| t == "Added the Basic credential 'cato-sender'. It works from the next delivery; its secret is not shown again.")
     });
     let added = Instant::now();
     let (status, answer) = post_json(
