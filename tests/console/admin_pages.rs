@@ -242,6 +242,17 @@ fn the_certificate_page_shows_the_served_certificate_and_installs_a_new_pair() {
         expected.days_left().to_string()
     );
     assert_eq!(shown_sha256(&browser), expected.sha256);
+    // Instance pages show the webhook and token URLs on the HTTPS listener too.
+    browser.goto("/instances/edr");
+    assert_eq!(
+        browser.text("code.url[data-kind=webhook][data-scheme=https]"),
+        format!("{https}/instance/execute/edr")
+    );
+    assert_eq!(
+        browser.text("code.url[data-kind=token][data-scheme=https]"),
+        format!("{https}/instance/token/edr")
+    );
+    browser.goto("/tls");
     // 20 days left: under 30, so the page warns.
     assert!(browser.text("#expiry-warning").contains("expires in"));
 

@@ -144,11 +144,16 @@ function wireCopy() {
 function wireLiveFragments() {
   document.querySelectorAll("[data-live]:not(#feed-list)").forEach((box) => {
     let busy = false;
+    let last = null;
     async function check() {
       if (busy || document.visibilityState !== "visible") return;
       busy = true;
       try {
-        const fragment = parse(await fetchText(box.dataset.live));
+        const html = await fetchText(box.dataset.live);
+        // Unchanged: leave the nodes (and any text the admin is selecting) alone.
+        if (html === last) return;
+        last = html;
+        const fragment = parse(html);
         box.replaceChildren(...Array.from(fragment.body.childNodes).map((n) => document.adoptNode(n)));
         localTimes();
       } catch (e) {
