@@ -154,3 +154,25 @@ pub fn wait_for_notice(browser: &Browser, text: &str) {
         |b| b.texts("[role=status]").iter().any(|t| t.contains(text)),
     );
 }
+
+#[test]
+fn an_admin_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let console = Console::start();
+    let (_, session) = console_sign_in(&console.server, "root", PASSWORD);
+    let session = session.expect("a session");
+    for (path, form) in [
+        ("/instances/edr/remove", vec![]),
+        ("/instances/edr/enabled", vec![("enabled", "false")]),
+        ("/tokens", vec![("name", "forged"), ("role", "admin")]),
+        ("/users/ana/remove", vec![("csrf", "not-the-token")]),
+    ] {
+        let answer = console_post(&console.server, &session, path, &form);
+        assert_eq!(answer.status(), 403, "POST {path}");
+    }
+    let edr = console.env.json(&["instance", "show", "edr", "--json"]);
+    assert_eq!(edr["enabled"], true);
+    let tokens = console.env.json(&["token", "list", "--json"]);
+    assert_eq!(tokens.as_array().unwrap().len(), 0, "{tokens}");
+    let users = console.env.json(&["user", "list", "--json"]);
+    assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
+}
