@@ -231,6 +231,7 @@ impl Application {
             server = server.listen_rustls_0_23(listener, crate::tls::server_config(resolver)?)?;
         }
         let addr = first.context("no listener configured")?;
+        listeners_state.console.set_listeners(&urls);
         let server = server.run();
 
         let listeners = InstanceListeners::new(addr.ip(), listeners_state, settings.http);
