@@ -7,11 +7,11 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::{blocking, hashed, refresh_now, Caller};
-use crate::app::AppState;
 use crate::auth::tokens::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::instances::store;
 use crate::instances::CredentialView;
+use crate::state::AppState;
 
 /// A Basic/header credential, or a signature rule.
 #[derive(Debug, Deserialize, ToSchema)]

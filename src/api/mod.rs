@@ -18,7 +18,6 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::tokens::{self, Role};
 use crate::auth::{hash_secret, CredentialSpec};
 use crate::error::{ApiError, ErrorBody, ServiceError};
@@ -27,6 +26,7 @@ use crate::incidents::{EventView, IncidentView};
 use crate::instances::registry::refresh;
 use crate::instances::{store, InstanceChanges, NewInstance};
 use crate::instances::{CredentialView, InstanceView, SampleView};
+use crate::state::AppState;
 use crate::storage::Conn;
 use crate::tls::CertInfo;
 

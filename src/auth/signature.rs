@@ -11,7 +11,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
 
 type HmacSha256 = Hmac<Sha256>;
 

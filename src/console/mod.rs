@@ -13,30 +13,15 @@ mod incident;
 mod page;
 pub mod sessions;
 mod signin;
+pub mod state;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
 use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::storage::Conn;
 use page::ConsoleError;
-
-/// The console's share of the server state.
-pub struct Console {
-    /// A session ends after this long without a request.
-    pub idle: chrono::Duration,
-    sign_ins: signin::Guard,
-}
-
-impl Console {
-    pub fn new(idle_minutes: u32) -> Console {
-        Console {
-            idle: chrono::Duration::minutes(i64::from(idle_minutes)),
-            sign_ins: signin::Guard::default(),
-        }
-    }
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))

@@ -253,8 +253,7 @@ pub struct Idempotency {
     pub render: RenderResponse,
 }
 
-/// How long a key's response is replayed unless configured (`idempotency_retention_hours`).
-pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
+pub use crate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS;
 
 thread_local! {
     /// The writer thread's retention window (set once when it starts).
@@ -410,7 +409,7 @@ impl Writer {
     pub async fn write(&self, batch: WriteBatch) -> Result<Written, WriteError> {
         let (reply, answer) = oneshot::channel();
         // Counted before it is queued, so the writer never takes it off first.
-        let depth = &crate::ops::METRICS.write_queue_depth;
+        let depth = &crate::ops::metrics::METRICS.write_queue_depth;
         depth.inc();
         match self.queue.try_send(Job { batch, reply }) {
             Ok(()) => {}
@@ -512,7 +511,7 @@ fn run(
                 }
             }
         }
-        crate::ops::METRICS
+        crate::ops::metrics::METRICS
             .write_queue_depth
             .sub(group.len() as i64);
         let committing = Instant::now();
@@ -522,7 +521,7 @@ fn run(
                 .iter()
                 .any(|(_, result)| !matches!(result, Err(WriteError::Storage(_)))),
         );
-        crate::ops::METRICS
+        crate::ops::metrics::METRICS
             .commit_duration
             .observe(committing.elapsed().as_secs_f64());
         if let Some(turns) = turns {

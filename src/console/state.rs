@@ -1,0 +1,43 @@
+//! The console's share of the server state: how long a session lives, and the sign-in
+//! throttle.
+
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+/// Sign-in attempts per user name and minute before further ones wait.
+pub const ATTEMPTS_PER_MINUTE: u32 = 5;
+
+/// The console's share of the server state.
+pub struct Console {
+    /// A session ends after this long without a request.
+    pub idle: chrono::Duration,
+    pub(super) sign_ins: Guard,
+}
+
+impl Console {
+    pub fn new(idle_minutes: u32) -> Console {
+        Console {
+            idle: chrono::Duration::minutes(i64::from(idle_minutes)),
+            sign_ins: Guard::default(),
+        }
+    }
+}
+
+/// Throttles sign-ins: per user name, and argon2 runs at a time.
+pub struct Guard {
+    pub(super) attempts: DefaultKeyedRateLimiter<String>,
+    pub(super) hashing: Semaphore,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        let per_minute = NonZeroU32::new(ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Guard {
+            attempts: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            hashing: Semaphore::new((cores / 2).max(1)),
+        }
+    }
+}
