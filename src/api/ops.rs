@@ -2,7 +2,8 @@
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
-use super::{blocking, Caller};
+use super::blocking::blocking;
+use super::caller::Caller;
 use crate::auth::tokens::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::ops::store::{deliveries_of, DeliveryView};
