@@ -193,6 +193,8 @@ impl SignatureRule {
             .map(str::to_string)
     }
 
+    // HMAC takes a key of any length: `new_from_slice` cannot fail.
+    #[allow(clippy::expect_used)]
     fn mac(&self) -> HmacSha256 {
         <HmacSha256 as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length")
     }

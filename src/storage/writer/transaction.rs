@@ -151,6 +151,8 @@ fn store_incidents(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<
     for batch in batches.iter().filter(|b| !b.samples.is_empty()) {
         store_samples(conn, batch)?;
     }
+    // Every slot was filled above, by an insert or an upsert, or `?` returned first.
+    #[allow(clippy::expect_used)]
     let mut rest = stored
         .into_iter()
         .map(|s| s.expect("every incident stored"));
