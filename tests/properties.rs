@@ -267,7 +267,7 @@ fn instance(mapping: Option<Arc<Mapping>>) -> InstanceConfig {
         rules: vec![],
         mapping,
         secret_headers: vec![],
-        ops: intake::ops::InstanceOps::of(1, "prop"),
+        ops: intake::ops::instance::InstanceOps::of(1, "prop"),
         auth: AuthSettings::defaults(1),
         signature_rules: vec![],
         rate_limiter: None,

@@ -15,8 +15,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use futures_util::StreamExt;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// `from_fn` middleware: the request's body stream ends in an error once the deadline has
 /// passed, and the answer is then a 408 whatever the handler made of that error.

@@ -12,7 +12,7 @@
 //! database read; never a password hash.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
@@ -25,41 +25,17 @@ use subtle::ConstantTimeEq;
 
 use super::token_store::{self, TokenGrant};
 use super::{rules::basic_credentials, RuleKind, Unverified};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
+use crate::state::AppState;
 
 /// The largest token request body read: the pair and a few parameters.
 const MAX_TOKEN_REQUEST: usize = 64 * 1024;
-/// Most tokens one snapshot remembers; past that the cache starts over (each token then
-/// costs one database read again).
-const CACHE_CAPACITY: usize = 100_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for prefix in ["/instance/token", "/xsoar/instance/token"] {
         cfg.service(web::scope(prefix).default_service(web::to(token_endpoint)));
-    }
-}
-
-/// Tokens this registry snapshot has seen, by SHA-256 of the token.
-#[derive(Default)]
-pub struct TokenCache {
-    grants: RwLock<HashMap<[u8; 32], TokenGrant>>,
-}
-
-impl TokenCache {
-    fn get(&self, hash: &[u8; 32]) -> Option<TokenGrant> {
-        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
-        grants.get(hash).copied()
-    }
-
-    fn insert(&self, hash: [u8; 32], grant: TokenGrant) {
-        let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
-        if grants.len() >= CACHE_CAPACITY {
-            grants.clear();
-        }
-        grants.insert(hash, grant);
     }
 }
 
@@ -152,7 +128,7 @@ async fn token_endpoint(
     } else {
         issue(&req, &name, payload, &state).await
     };
-    crate::ingest::observed(&req, &state, &name, started, answer)
+    crate::ingest::observe::observed(&req, &state, &name, started, answer)
 }
 
 /// The client id and secret a token request presents.

@@ -11,7 +11,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -193,6 +193,8 @@ impl SignatureRule {
             .map(str::to_string)
     }
 
+    // HMAC takes a key of any length: `new_from_slice` cannot fail.
+    #[allow(clippy::expect_used)]
     fn mac(&self) -> HmacSha256 {
         <HmacSha256 as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length")
     }

@@ -10,6 +10,9 @@ pub use filter::{FilterError, IncidentFilter, TextQuery};
 
 use serde::Serialize;
 
+/// The statuses an incident can have.
+pub const STATUSES: [&str; 3] = ["open", "acknowledged", "resolved"];
+
 /// An incident as analysts see it. `raw_json` is present when one incident is shown.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IncidentView {
