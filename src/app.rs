@@ -96,6 +96,9 @@ impl Application {
             registry,
             Duration::from_millis(settings.reload_interval_ms),
         );
+        if db.backend() == crate::storage::Backend::Postgres {
+            crate::incidents::counts::spawn_folder(pool.clone());
+        }
 
         // Bind and validate everything before serving anything: a bad address or certificate
         // stops the start with a message naming it.
@@ -146,6 +149,7 @@ impl Application {
             server = server.listen_rustls_0_23(listener, crate::tls::server_config(resolver)?)?;
         }
         let addr = first.context("no listener configured")?;
+        listeners_state.console.set_listeners(&urls);
         let server = server.run();
 
         let listeners = InstanceListeners::new(addr.ip(), listeners_state, settings.http);

@@ -182,6 +182,16 @@ impl ReloadableCert {
         Ok((Arc::new(reloadable), pair.info))
     }
 
+    /// What the pair now serving says about itself.
+    pub fn info(&self) -> anyhow::Result<CertInfo> {
+        let current = self.current.load();
+        let leaf = current
+            .cert
+            .first()
+            .ok_or_else(|| anyhow!("the serving pair has no certificate"))?;
+        describe(leaf)
+    }
+
     /// Re-reads the files; the new pair serves new handshakes only if it is valid.
     pub fn reload(&self) -> anyhow::Result<CertInfo> {
         let pair = load_pair(&self.cert_path, &self.key_path)?;

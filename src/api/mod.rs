@@ -6,7 +6,8 @@
 //! instances or credentials refreshes this server's registry at once; other processes see it
 //! through the configuration version within their reload interval.
 
-mod blocking;
+pub(crate) mod blocking;
+mod body_deadline;
 mod caller;
 mod credentials;
 mod incidents;
@@ -36,6 +37,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .wrap_fn(query::refuse_unknown_parameters)
+            .wrap(actix_web::middleware::from_fn(
+                body_deadline::within_deadline,
+            ))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request("invalid_query", format!("Query: {e}.")).into()
             }))

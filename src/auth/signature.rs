@@ -277,7 +277,7 @@ impl SignatureRule {
         if let Some(ts) = timestamp {
             let fresh = ts
                 .parse::<i64>()
-                .is_ok_and(|ts| (now - ts).abs() <= tolerance);
+                .is_ok_and(|ts| now.abs_diff(ts) <= tolerance.unsigned_abs());
             if !fresh {
                 return Err(Refusal {
                     reason: Reason::StaleTimestamp,

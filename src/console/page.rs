@@ -44,7 +44,9 @@ pub fn see_other(location: &str, notice: Option<Notice>) -> HttpResponse {
     let mut response = secured(HttpResponse::SeeOther());
     response.insert_header((header::LOCATION, location));
     if let Some(notice) = notice {
-        response.cookie(notice.cookie());
+        // Percent-encoded: a notice may hold `;`, `,` or any letter, which a raw cookie
+        // value cannot (actix-web reads cookies percent-decoded, but writes them as given).
+        response.append_header((header::SET_COOKIE, notice.cookie().encoded().to_string()));
     }
     response.finish()
 }
@@ -75,7 +77,6 @@ impl Notice {
 
     fn cookie(&self) -> Cookie<'static> {
         let value = format!("{}{}", if self.ok { "+" } else { "-" }, self.text);
-        // actix-web percent-encodes cookie values on the way out and decodes them on the way in.
         Cookie::build(NOTICE_COOKIE, value)
             .path("/")
             .http_only(true)
@@ -119,6 +120,20 @@ pub struct Page<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Incidents,
+    Instances,
+    Tokens,
+    Users,
+    Certificate,
+}
+
+impl Section {
+    /// The admin pages in the navigation, in order: (section, link, label).
+    const ADMIN: [(Section, &'static str, &'static str); 4] = [
+        (Section::Instances, "/instances", "Instances"),
+        (Section::Tokens, "/tokens", "API tokens"),
+        (Section::Users, "/users", "Users"),
+        (Section::Certificate, "/tls", "Certificate"),
+    ];
 }
 
 impl Page<'_> {
@@ -134,6 +149,12 @@ impl Page<'_> {
                         a.brand href="/incidents" { "intake" }
                         nav {
                             a href="/incidents" aria-current=[(self.section == Section::Incidents).then_some("page")] { "Incidents" }
+                            // Analysts never see a link to an admin page.
+                            @if self.user.role == Role::Admin {
+                                @for (section, href, label) in Section::ADMIN {
+                                    a href=(href) aria-current=[(self.section == section).then_some("page")] { (label) }
+                                }
+                            }
                         }
                         div.who {
                             span.user { (self.user.name) }

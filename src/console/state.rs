@@ -14,6 +14,9 @@ pub struct Console {
     /// A session ends after this long without a request.
     pub idle: chrono::Duration,
     pub(super) sign_ins: Guard,
+    /// The server's listeners (`http://IP:PORT`, `https://IP:PORT`), once bound: instance
+    /// pages show an instance's URLs on each.
+    listeners: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Console {
@@ -21,7 +24,17 @@ impl Console {
         Console {
             idle: chrono::Duration::minutes(i64::from(idle_minutes)),
             sign_ins: Guard::default(),
+            listeners: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records the bound listeners (once, after binding).
+    pub fn set_listeners(&self, urls: &[String]) {
+        let _ = self.listeners.set(urls.to_vec());
+    }
+
+    pub fn listeners(&self) -> &[String] {
+        self.listeners.get().map_or(&[], Vec::as_slice)
     }
 }
 

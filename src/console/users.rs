@@ -133,6 +133,18 @@ pub fn set_password(conn: &mut Conn, name: &str, password_hash: &str) -> Result<
     })
 }
 
+/// Gives a user another role; their sessions carry it from their next request (a session
+/// reads the role from the user on every request).
+pub fn set_role(conn: &mut Conn, name: &str, role: Role) -> Result<(), ServiceError> {
+    crate::storage::write_transaction(conn, |conn| {
+        let id = id_of(conn, name)?;
+        diesel::update(users::table.find(id))
+            .set(users::role.eq(role.as_str()))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
 /// What signing in needs to know of a user.
 pub struct Account {
     pub id: i32,

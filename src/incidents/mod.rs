@@ -1,6 +1,7 @@
 //! Incidents: what they look like to analysts and how they are queried. They are created
 //! by the ingest path through the storage writer.
 
+pub mod counts;
 pub mod filter;
 pub mod search;
 pub mod store;

@@ -15,6 +15,12 @@ fn compile_path(field: &str, text: &str) -> Result<Path, String> {
         Some(rest) => (true, format!("${rest}")),
         None => (false, text.to_string()),
     };
+    if let Some(number) = super::guard::oversized_number(&path) {
+        return Err(invalid(
+            field,
+            format!("'{text}' is not a valid JSONPath (the number {number} is too large)"),
+        ));
+    }
     let compiled = JsonPath::from_str(&path).map_err(|e| {
         let first = e
             .to_string()

@@ -47,7 +47,8 @@ impl Expr {
     fn eval(&self, scope: &Scope<'_>) -> Option<Value> {
         match self {
             Expr::Path(path) => path.first(scope),
-            Expr::Literal(text) => Some(Value::String(text.clone())),
+            // A blank literal names nothing: the next candidate or the usual rules apply.
+            Expr::Literal(text) => (!text.trim().is_empty()).then(|| Value::String(text.clone())),
             // A template with any placeholder missing is missing, so a fallback can apply.
             Expr::Template(pieces) => {
                 let mut out = String::new();
@@ -76,7 +77,10 @@ impl Target {
         self.candidates
             .iter()
             .find_map(|c| c.eval(scope))
-            .or_else(|| self.default.clone().map(Value::String))
+            .or_else(|| {
+                let default = self.default.as_ref().filter(|d| !d.trim().is_empty());
+                default.cloned().map(Value::String)
+            })
     }
 
     fn text(&self, scope: &Scope<'_>) -> Option<String> {

@@ -9,6 +9,7 @@ mod compile;
 mod compiled;
 mod document;
 mod evaluate;
+mod guard;
 mod presets;
 pub mod report;
 

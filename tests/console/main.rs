@@ -6,10 +6,14 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod admin;
+mod admin_pages;
 mod browser;
 mod feed;
 mod incident;
+mod instances;
 mod layout;
+mod mapping_editor;
 mod security;
 mod signin;
 

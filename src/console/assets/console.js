@@ -107,7 +107,9 @@ function localTimes() {
     el.dataset.local = "1";
     el.title = el.textContent;
     const seconds = Math.round((now - at.getTime()) / 1000);
-    const ago = seconds < 60 ? "just now"
+    // Only past times get "ago" (a certificate's expiry is in the future).
+    const ago = seconds < 0 ? null
+      : seconds < 60 ? "just now"
       : seconds < 3600 ? Math.floor(seconds / 60) + " min ago"
       : seconds < 86400 ? Math.floor(seconds / 3600) + " h ago"
       : null;
@@ -137,7 +139,79 @@ function wireCopy() {
   });
 }
 
+// Live fragments: an element with data-live is replaced, every few seconds while the tab is
+// visible, by the same element of the server's fresh rendering of its URL.
+function wireLiveFragments() {
+  document.querySelectorAll("[data-live]:not(#feed-list)").forEach((box) => {
+    let busy = false;
+    let last = null;
+    async function check() {
+      if (busy || document.visibilityState !== "visible") return;
+      busy = true;
+      try {
+        const html = await fetchText(box.dataset.live);
+        // Unchanged: leave the nodes (and any text the admin is selecting) alone.
+        if (html === last) return;
+        last = html;
+        const fragment = parse(html);
+        box.replaceChildren(...Array.from(fragment.body.childNodes).map((n) => document.adoptNode(n)));
+        localTimes();
+      } catch (e) {
+        // The next check tries again.
+      } finally {
+        busy = false;
+      }
+    }
+    setInterval(check, POLL_MS);
+    document.addEventListener("visibilitychange", check);
+  });
+}
+
+// A file chosen in <input type=file data-fills=ID> is read into the text field ID, so the
+// form sends text (pasting works the same without this script).
+function wireFileFills() {
+  document.querySelectorAll("input[type=file][data-fills]").forEach((input) => {
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      if (file) document.getElementById(input.dataset.fills).value = await file.text();
+    });
+  });
+}
+
+// Mapping preview: as the admin types, the draft runs over the stored samples on the server
+// and the preview panel is replaced by its answer (the newest answer wins).
+function wirePreview() {
+  const form = document.getElementById("mapping-form");
+  const body = document.getElementById("preview-body");
+  if (!form || !body) return;
+  let timer = null;
+  let asked = 0;
+  async function run() {
+    const mine = ++asked;
+    try {
+      const response = await fetch(form.dataset.preview, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      if (!response.ok || mine !== asked) return;
+      const fragment = parse(await response.text());
+      if (mine !== asked) return;
+      body.replaceChildren(...Array.from(fragment.body.childNodes).map((n) => document.adoptNode(n)));
+    } catch (e) {
+      // The next edit tries again.
+    }
+  }
+  const later = () => { clearTimeout(timer); timer = setTimeout(run, 300); };
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  wireLiveFragments();
+  wirePreview();
+  wireFileFills();
   loadCounts();
   wireSelection();
   wireLive();
