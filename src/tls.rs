@@ -138,10 +138,7 @@ pub fn describe(der: &CertificateDer<'_>) -> anyhow::Result<CertInfo> {
         sans,
         not_before: crate::time::rfc3339(not_before.naive_utc()),
         not_after: crate::time::rfc3339(expires.naive_utc()),
-        sha256: Sha256::digest(der.as_ref())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: hex::encode(Sha256::digest(der.as_ref())),
         expires,
     })
 }

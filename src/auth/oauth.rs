@@ -43,10 +43,6 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What a bearer token presented on ingest turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BearerVerdict {
@@ -77,7 +73,7 @@ pub async fn check_bearer(
     let grant = match registry.tokens.get(&hash) {
         Some(grant) => Some(grant),
         None => {
-            let (pool, key) = (state.pool.clone(), hex(&hash));
+            let (pool, key) = (state.pool.clone(), hex::encode(hash));
             let found = web::block(move || -> Result<_, crate::error::ServiceError> {
                 let mut conn = pool.get()?;
                 token_store::find(&mut conn, &key)
@@ -387,7 +383,7 @@ async fn issue(
         credential_id,
         expires: now.and_utc().timestamp() + i64::from(ttl),
     };
-    let (pool, key) = (state.pool.clone(), hex(&hash));
+    let (pool, key) = (state.pool.clone(), hex::encode(hash));
     web::block(move || -> Result<_, crate::error::ServiceError> {
         let mut conn = pool.get()?;
         token_store::insert(&mut conn, &key, grant, now)

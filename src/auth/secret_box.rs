@@ -40,9 +40,7 @@ impl SecretBox {
     pub fn from_key_text(text: &str) -> anyhow::Result<SecretBox> {
         let text = text.trim();
         let key = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..32)
-                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()?
+            hex::decode(text)?
         } else {
             base64::engine::general_purpose::STANDARD
                 .decode(text)

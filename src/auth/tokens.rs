@@ -16,8 +16,21 @@ use crate::time::rfc3339;
 /// Every token starts with this, so leaked ones are easy to recognise in logs and scanners.
 pub const TOKEN_PREFIX: &str = "itk_";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// Ordered: a role includes every role before it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Analyst,
     Admin,
@@ -25,20 +38,13 @@ pub enum Role {
 
 impl Role {
     pub fn parse(role: &str) -> Result<Role, ServiceError> {
-        match role {
-            "admin" => Ok(Role::Admin),
-            "analyst" => Ok(Role::Analyst),
-            other => Err(ServiceError::Invalid(format!(
-                "role: '{other}' is not a role (admin or analyst)"
-            ))),
-        }
+        role.parse().map_err(|_| {
+            ServiceError::Invalid(format!("role: '{role}' is not a role (admin or analyst)"))
+        })
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Analyst => "analyst",
-        }
+        self.into()
     }
 }
 
@@ -52,10 +58,7 @@ pub struct TokenView {
 }
 
 fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Creates a token; returns it (the only time it exists in clear) and its record.

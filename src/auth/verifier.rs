@@ -6,10 +6,10 @@
 //! Before each verify the thread looks in the cache again, so many requests that arrive
 //! together with the same new credential cost one argon2 run, not one each.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::{verify_secret, Fingerprint, VerifiedCache};
@@ -33,14 +33,13 @@ struct Job {
 
 #[derive(Clone)]
 pub struct Verifier {
-    queue: SyncSender<Job>,
+    queue: Sender<Job>,
 }
 
 impl Verifier {
     /// Starts `threads` verifier threads; they end when every `Verifier` clone is dropped.
     pub fn start(threads: usize) -> std::io::Result<Verifier> {
-        let (queue, jobs) = mpsc::sync_channel(MAX_WAITING);
-        let jobs = Arc::new(Mutex::new(jobs));
+        let (queue, jobs) = crossbeam_channel::bounded(MAX_WAITING);
         for n in 0..threads.max(1) {
             let jobs = jobs.clone();
             std::thread::Builder::new()
@@ -114,15 +113,8 @@ fn lowest_priority() {
     }
 }
 
-fn run(jobs: &Mutex<Receiver<Job>>) {
-    loop {
-        let job = {
-            let jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
-            match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            }
-        };
+fn run(jobs: &Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
         let accepted = job.candidates.iter().position(|c| {
             // Another request may have settled this fingerprint while this one waited.
             job.cache.get(&c.fingerprint).unwrap_or_else(|| {

@@ -30,7 +30,7 @@ macro_rules! asset {
             body: include_str!(concat!("assets/", $name)),
             version: LazyLock::new(|| {
                 let digest = Sha256::digest(include_str!(concat!("assets/", $name)).as_bytes());
-                digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+                hex::encode(&digest[..6])
             }),
         }
     };

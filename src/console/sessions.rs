@@ -42,10 +42,7 @@ impl SessionUser {
 }
 
 fn hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// A fresh random value for a cookie (session ids, the sign-in form's CSRF cookie).

@@ -275,7 +275,7 @@ fn not_an_object(index: usize, kind: &str) -> ApiError {
 fn sample(arrived: &str, ctx: &RequestContext<'_>) -> Option<NewSample> {
     ctx.instance.store_samples.then(|| NewSample {
         received: ctx.received,
-        body_hash: hex(&Sha256::digest(arrived.as_bytes())),
+        body_hash: hex::encode(Sha256::digest(arrived.as_bytes())),
         body: arrived.to_string(),
         headers: ctx.headers.to_string(),
     })
@@ -307,10 +307,6 @@ fn shorten(value: &Value) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
