@@ -54,7 +54,12 @@ impl FromRequest for Admin {
 /// After a change through the console: this server's ingest path sees it at once (other
 /// servers through the configuration version).
 pub async fn applied(state: &web::Data<AppState>) {
-    crate::api::refresh_now(state).await;
+    let (pool, registry) = (state.pool.clone(), state.registry.clone());
+    if let Ok(Err(e)) =
+        web::block(move || crate::instances::registry::refresh(&pool, &registry)).await
+    {
+        log::warn!("configuration reload after a console change failed: {e}");
+    }
 }
 
 /// A form's refusals: by field, and those that belong to no one field.
