@@ -6,63 +6,25 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use std::future::Future;
-
-use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use diesel::connection::SimpleConnection;
 
 use crate::auth::Verifier;
-use crate::config::{IngestLimits, Settings};
+use crate::config::Settings;
 use crate::error::ApiError;
+use crate::http::{access_log, healthz, keep_alive, no_route};
 use crate::instances::freshness::Freshness;
 use crate::instances::registry::{spawn_reloader, Registry, SharedRegistry};
 use crate::listeners::InstanceListeners;
+use crate::state::AppState;
 use crate::storage::writer::Writer;
 use crate::storage::{Database, Pool};
 use crate::tls::ReloadableCert;
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub registry: SharedRegistry,
-    pub writer: Writer,
-    pub pool: Pool,
-    pub limits: IngestLimits,
-    /// Which database ingest writes to (PostgreSQL refuses some payloads SQLite stores).
-    pub backend: crate::storage::Backend,
-    pub verifier: Verifier,
-    /// The main HTTPS certificate, when HTTPS is served (for `PUT /api/v1/tls`).
-    pub tls: Option<Arc<ReloadableCert>>,
-    /// Metrics and the delivery log's recorder.
-    pub ops: crate::ops::Ops,
-    /// Coalesces the configuration checks made before refusing a request.
-    freshness: Freshness,
-    /// Sessions and sign-in throttling of the web console.
-    pub console: crate::console::Console,
-}
-
-impl AppState {
-    /// Before refusing a request (unknown instance, failed authentication): the registry as
-    /// of a configuration check begun after the request arrived, so an instance or credential
-    /// added a moment ago works at once (see [`Freshness`]).
-    /// When the configuration cannot be read, the refusal could be wrong: 503, retry.
-    pub async fn fresher_registry(&self) -> Result<Arc<Registry>, ApiError> {
-        self.freshness
-            .check(&self.pool, &self.registry)
-            .await
-            .map_err(|e| {
-                log::warn!("configuration check before refusing a request failed: {e}");
-                ApiError::unavailable(
-                    "The configuration cannot be read right now; nothing was stored. \
-                     Retry shortly.",
-                )
-            })
-    }
-}
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -73,50 +35,6 @@ pub struct Application {
     listeners: Arc<InstanceListeners>,
     writer_threads: Vec<JoinHandle<()>>,
     recorder: crate::ops::recorder::Recorder,
-}
-
-/// The access log's target: `RUST_LOG=info,intake::access=warn` turns it off.
-const ACCESS_LOG: &str = "intake::access";
-
-/// One line per request at info level: peer address, method, path (never the query string,
-/// which may hold tokens), status, latency, user agent. Never a header that could carry a
-/// credential. Costs nothing when the level is off.
-pub(crate) fn access_log<S>(
-    req: ServiceRequest,
-    service: &S,
-) -> impl Future<Output = Result<ServiceResponse, actix_web::Error>>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
-{
-    let line = log::log_enabled!(target: ACCESS_LOG, log::Level::Info).then(|| {
-        let peer = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let agent = req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        (
-            Instant::now(),
-            format!("{peer} \"{} {}\"", req.method(), req.path()),
-            agent,
-        )
-    });
-    let response = service.call(req);
-    async move {
-        let response = response.await?;
-        if let Some((started, request, agent)) = line {
-            log::info!(
-                target: ACCESS_LOG,
-                "{request} {} {:.3}ms \"{agent}\"",
-                response.status().as_u16(),
-                started.elapsed().as_secs_f64() * 1000.0
-            );
-        }
-        Ok(response)
-    }
 }
 
 impl Application {
@@ -171,13 +89,16 @@ impl Application {
                 .context("cannot start the credential verifier threads")?,
             tls: https.as_ref().map(|(_, resolver)| resolver.clone()),
             freshness: Freshness::default(),
-            console: crate::console::Console::new(settings.session_idle_minutes),
+            console: crate::console::state::Console::new(settings.session_idle_minutes),
         });
         spawn_reloader(
             pool.clone(),
             registry,
             Duration::from_millis(settings.reload_interval_ms),
         );
+        if db.backend() == crate::storage::Backend::Postgres {
+            crate::incidents::counts::spawn_folder(pool.clone());
+        }
 
         // Bind and validate everything before serving anything: a bad address or certificate
         // stops the start with a message naming it.
@@ -326,18 +247,6 @@ fn spawn_sighup_handler(
     Ok(())
 }
 
-/// Keep-alive as configured: `keep_alive_seconds = 0` turns it off.
-pub(crate) fn keep_alive(http: &crate::config::HttpLimits) -> actix_web::http::KeepAlive {
-    match http.keep_alive_seconds {
-        0 => actix_web::http::KeepAlive::Disabled,
-        seconds => actix_web::http::KeepAlive::Timeout(Duration::from_secs(seconds)),
-    }
-}
-
-pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
 /// Ready when the database answers a query.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     use crate::storage::health::WriterState;
@@ -380,14 +289,4 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "Readiness check did not run: {e}"
         ))),
     }
-}
-
-pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
-    use actix_web::ResponseError;
-    ApiError::not_found(format!(
-        "No route for {} {}. Events go to POST /instance/execute/<instance>.",
-        req.method(),
-        req.path()
-    ))
-    .error_response()
 }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 /// The default database: an SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/intake.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+/// How long a key's response is replayed unless configured (`idempotency_retention_hours`).
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
 
 /// Bounds on what one ingest request may carry.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
@@ -166,8 +168,7 @@ impl Default for Settings {
             writer_queue: 4096,
             reload_interval_ms: 500,
             workers: 0,
-            idempotency_retention_hours:
-                crate::storage::writer::DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+            idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
             database_pool_size: 8,
             writer_connections: 0,
             metrics_public: false,

@@ -20,7 +20,7 @@ pub struct ApiError {
     /// Adds `Retry-After` (seconds) to a 503 or 429.
     pub retry_after: Option<u32>,
     /// Why a sender was refused, for the metrics and the delivery log (never sent).
-    pub reason: Option<crate::ops::Reason>,
+    pub reason: Option<crate::ops::metrics::Reason>,
 }
 
 /// The body of every error answer.
@@ -46,7 +46,7 @@ impl ApiError {
     }
 
     /// The same error, recorded as a refusal for `reason`.
-    pub fn because(self, reason: crate::ops::Reason) -> Self {
+    pub fn because(self, reason: crate::ops::metrics::Reason) -> Self {
         ApiError {
             reason: Some(reason),
             ..self

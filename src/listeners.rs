@@ -17,13 +17,12 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
-use crate::app::{access_log, healthz, keep_alive, no_route, AppState};
 use crate::config::HttpLimits;
+use crate::http::{access_log, healthz, keep_alive, no_route};
+use crate::ingest::ServedInstance;
 use crate::instances::ListenerSpec;
+use crate::state::AppState;
 use crate::tls::ReloadableCert;
-
-/// The instance a dedicated listener serves at `POST /`.
-pub struct ServedInstance(pub String);
 
 struct Running {
     spec: ListenerSpec,

@@ -1,5 +1,7 @@
 //! Parses the command line, starts logging, runs the command. No logic lives here.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -6,12 +6,14 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use super::{blocking, hashed, refresh_now, Caller};
-use crate::app::AppState;
+use super::blocking::{blocking, refresh_now};
+use super::caller::Caller;
 use crate::auth::tokens::Role;
+use crate::auth::{hash_secret, CredentialSpec};
 use crate::error::{ApiError, ErrorBody};
 use crate::instances::store;
 use crate::instances::CredentialView;
+use crate::state::AppState;
 
 /// A Basic/header credential, or a signature rule.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,4 +91,40 @@ pub async fn add_credential(
     };
     refresh_now(&state).await;
     Ok(HttpResponse::Created().json(added))
+}
+
+/// Parses and hashes a credential (argon2: on the blocking pool).
+pub(crate) async fn hashed(
+    username: String,
+    password: String,
+) -> Result<(CredentialSpec, String), ApiError> {
+    let spec = CredentialSpec::parse(&username)
+        .map_err(|e| ApiError::bad_request("invalid", format!("username: {e}")))?;
+    if password.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid",
+            "password: must not be empty",
+        ));
+    }
+    let hash = web::block(move || hash_secret(&password))
+        .await
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((spec, hash))
+}
+
+#[utoipa::path(delete, path = "/api/v1/instances/{name}/credentials/{id}", tag = "intake", summary = "Remove a credential (admin)", params(("name" = String, Path), ("id" = i32, Path)), responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn remove_credential(
+    caller: Caller,
+    path: web::Path<(String, i32)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let (name, id) = path.into_inner();
+    blocking(&state, move |conn| {
+        store::remove_credential(conn, &name, id)
+    })
+    .await?;
+    refresh_now(&state).await;
+    Ok(HttpResponse::NoContent().finish())
 }

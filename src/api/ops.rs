@@ -2,11 +2,12 @@
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
-use super::{blocking, Caller};
-use crate::app::AppState;
+use super::blocking::blocking;
+use super::caller::Caller;
 use crate::auth::tokens::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::ops::store::{deliveries_of, DeliveryView};
+use crate::state::AppState;
 
 /// `GET /metrics`: the Prometheus text exposition, for any API token (or none with
 /// `metrics_public = true`).
@@ -17,7 +18,7 @@ pub async fn metrics(
     if !state.ops.settings.metrics_public {
         Caller::extract(&req).await?.require(Role::Analyst)?;
     }
-    let text = crate::ops::METRICS
+    let text = crate::ops::metrics::METRICS
         .render()
         .map_err(|e| ApiError::internal(&anyhow::anyhow!("cannot render the metrics: {e}")))?;
     Ok(HttpResponse::Ok()

@@ -69,6 +69,8 @@ impl VerifiedCache {
     }
 
     pub fn fingerprint(&self, rule_id: i32, secret: &[u8]) -> Fingerprint {
+        // HMAC takes a key of any length: `new_from_slice` cannot fail.
+        #[allow(clippy::expect_used)]
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(&rule_id.to_be_bytes());

@@ -6,12 +6,13 @@
 //! Senders do not document how they send the pair, so every form real clients use is read:
 //! an `Authorization: Basic` header, or `client_id`/`client_secret` (or `username`/`password`)
 //! in a form body, a JSON body or the query string. The password check goes through the
-//! shared verifier (argon2 on its own threads, bounded queue), so the endpoint is protected
-//! against floods like ingest is. Checking a token costs a SHA-256 and, once per snapshot, a
+//! shared verifier (argon2 on its own threads, bounded queue; saturated, it answers 503 +
+//! `Retry-After`) and the instance's rate limit counts token requests as it counts
+//! deliveries, so the endpoint is protected against floods like ingest is. Checking a token costs a SHA-256 and, once per snapshot, a
 //! database read; never a password hash.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
@@ -24,41 +25,17 @@ use subtle::ConstantTimeEq;
 
 use super::token_store::{self, TokenGrant};
 use super::{rules::basic_credentials, RuleKind, Unverified};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
+use crate::state::AppState;
 
 /// The largest token request body read: the pair and a few parameters.
 const MAX_TOKEN_REQUEST: usize = 64 * 1024;
-/// Most tokens one snapshot remembers; past that the cache starts over (each token then
-/// costs one database read again).
-const CACHE_CAPACITY: usize = 100_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for prefix in ["/instance/token", "/xsoar/instance/token"] {
         cfg.service(web::scope(prefix).default_service(web::to(token_endpoint)));
-    }
-}
-
-/// Tokens this registry snapshot has seen, by SHA-256 of the token.
-#[derive(Default)]
-pub struct TokenCache {
-    grants: RwLock<HashMap<[u8; 32], TokenGrant>>,
-}
-
-impl TokenCache {
-    fn get(&self, hash: &[u8; 32]) -> Option<TokenGrant> {
-        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
-        grants.get(hash).copied()
-    }
-
-    fn insert(&self, hash: [u8; 32], grant: TokenGrant) {
-        let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
-        if grants.len() >= CACHE_CAPACITY {
-            grants.clear();
-        }
-        grants.insert(hash, grant);
     }
 }
 
@@ -151,7 +128,7 @@ async fn token_endpoint(
     } else {
         issue(&req, &name, payload, &state).await
     };
-    crate::ingest::observed(&req, &state, &name, started, answer)
+    crate::ingest::observe::observed(&req, &state, &name, started, answer)
 }
 
 /// The client id and secret a token request presents.
@@ -274,19 +251,31 @@ fn client_pair(headers: &HeaderMap, query: &str, body: &[u8]) -> Result<ClientPa
     }
 }
 
-async fn read_small_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+/// Reads the body within `timeout_ms` (the ingest body timeout), so a trickled request
+/// cannot hold its connection.
+async fn read_small_body(mut payload: web::Payload, timeout_ms: u64) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| invalid_request(format!("The body could not be read: {e}.")))?;
-        if body.len() + chunk.len() > MAX_TOKEN_REQUEST {
-            return Err(invalid_request(format!(
-                "A token request body is at most {MAX_TOKEN_REQUEST} bytes."
-            )));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| invalid_request(format!("The body could not be read: {e}.")))?;
+            if body.len() + chunk.len() > MAX_TOKEN_REQUEST {
+                return Err(invalid_request(format!(
+                    "A token request body is at most {MAX_TOKEN_REQUEST} bytes."
+                )));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), read).await {
+        Ok(result) => result.map(|()| body),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("The body did not arrive within {timeout_ms} ms. Send it again."),
+        )),
     }
-    Ok(body)
 }
 
 /// The id of the basic credential the pair matches, if any.
@@ -371,7 +360,16 @@ async fn issue(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_small_body(payload).await?;
+    // The instance's rate limit counts token requests too, before any body or hash work.
+    if let Some(limiter) = state
+        .registry
+        .load()
+        .enabled(name)
+        .and_then(|i| i.rate_limiter.clone())
+    {
+        limiter.check()?;
+    }
+    let body = read_small_body(payload, state.limits.body_timeout_ms).await?;
     let pair = client_pair(req.headers(), req.query_string(), &body)?;
     let (instance, credential_id) = authenticate_client(state, name, &pair).await?;
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -193,6 +193,8 @@ impl SignatureRule {
             .map(str::to_string)
     }
 
+    // HMAC takes a key of any length: `new_from_slice` cannot fail.
+    #[allow(clippy::expect_used)]
     fn mac(&self) -> HmacSha256 {
         <HmacSha256 as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length")
     }
@@ -275,7 +277,7 @@ impl SignatureRule {
         if let Some(ts) = timestamp {
             let fresh = ts
                 .parse::<i64>()
-                .is_ok_and(|ts| (now - ts).abs() <= tolerance);
+                .is_ok_and(|ts| now.abs_diff(ts) <= tolerance.unsigned_abs());
             if !fresh {
                 return Err(Refusal {
                     reason: Reason::StaleTimestamp,

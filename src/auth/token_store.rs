@@ -1,7 +1,11 @@
 //! Bearer tokens of the token endpoint in the database (`sender_tokens`), by SHA-256 of the
 //! token: every replica sharing the database accepts a token any of them issued, and the
 //! database never holds a token itself. Removing a credential removes its tokens (foreign
-//! key, ON DELETE CASCADE).
+//! key, ON DELETE CASCADE). In front of the table, each registry snapshot keeps a
+//! [`TokenCache`] of the tokens it has seen.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -17,6 +21,31 @@ pub struct TokenGrant {
     pub credential_id: i32,
     /// Unix seconds.
     pub expires: i64,
+}
+
+/// Most tokens one snapshot remembers; past that the cache starts over (each token then
+/// costs one database read again).
+const CACHE_CAPACITY: usize = 100_000;
+
+/// Tokens this registry snapshot has seen, by SHA-256 of the token.
+#[derive(Default)]
+pub struct TokenCache {
+    grants: RwLock<HashMap<[u8; 32], TokenGrant>>,
+}
+
+impl TokenCache {
+    pub(super) fn get(&self, hash: &[u8; 32]) -> Option<TokenGrant> {
+        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
+        grants.get(hash).copied()
+    }
+
+    pub(super) fn insert(&self, hash: [u8; 32], grant: TokenGrant) {
+        let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
+        if grants.len() >= CACHE_CAPACITY {
+            grants.clear();
+        }
+        grants.insert(hash, grant);
+    }
 }
 
 /// Stores a new token's hash; drops every expired token on the way, so the table holds

@@ -91,7 +91,7 @@ impl Verifier {
                     "Too many credentials are waiting to be checked; retry shortly.",
                 );
                 busy.retry_after = Some(1);
-                return Err(busy.because(crate::ops::Reason::CheckerSaturated));
+                return Err(busy.because(crate::ops::metrics::Reason::CheckerSaturated));
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(ApiError::unavailable("The server is shutting down."))

@@ -61,5 +61,5 @@ pub fn add_signature_rule(
         secret.as_bytes(),
         secrets.as_deref(),
     )
-    .map_err(super::fail)
+    .map_err(super::common::fail)
 }

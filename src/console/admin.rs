@@ -14,9 +14,9 @@ use maud::{html, Markup};
 
 use super::page::ConsoleError;
 use super::sessions::SessionUser;
-use crate::app::AppState;
 use crate::auth::tokens::Role;
 use crate::error::ServiceError;
+use crate::state::AppState;
 
 /// A signed-in user with the admin role.
 pub struct Admin(pub SessionUser);
@@ -54,12 +54,7 @@ impl FromRequest for Admin {
 /// After a change through the console: this server's ingest path sees it at once (other
 /// servers through the configuration version).
 pub async fn applied(state: &web::Data<AppState>) {
-    let (pool, registry) = (state.pool.clone(), state.registry.clone());
-    if let Ok(Err(e)) =
-        web::block(move || crate::instances::registry::refresh(&pool, &registry)).await
-    {
-        log::warn!("configuration reload after a console change failed: {e}");
-    }
+    crate::api::blocking::refresh_now(state).await;
 }
 
 /// A form's refusals: by field, and those that belong to no one field.

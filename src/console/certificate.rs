@@ -11,8 +11,8 @@ use super::admin::{self, Admin, FieldErrors};
 use super::form::FormFields;
 use super::incident::time;
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::tls::{CertInfo, EXPIRY_WARNING_DAYS};
 
 fn render(

@@ -17,11 +17,11 @@ use super::form::FormFields;
 use super::incident::time;
 use super::instance_page::{self, path_of, Extras};
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::auth::signature::DEFAULT_HEADER;
 use crate::auth::{hash_secret, CredentialSpec};
 use crate::error::ServiceError;
 use crate::instances::{store, CredentialView, InstanceView};
+use crate::state::AppState;
 
 /// Signature schemes as the chooser offers them: (scheme, label).
 const SCHEMES: [(&str, &str); 5] = [

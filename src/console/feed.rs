@@ -14,9 +14,9 @@ use super::form::FormFields;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use super::sessions::SessionUser;
 use super::{blocking, incident};
-use crate::app::AppState;
 use crate::incidents::filter::{encode_cursor, DEFAULT_LIMIT};
 use crate::incidents::{self, Facets, IncidentFilter, IncidentView};
+use crate::state::AppState;
 
 /// The query string of a feed showing `filter` (from its first page).
 pub fn query_of(filter: &IncidentFilter) -> String {
@@ -325,15 +325,6 @@ fn facet_list(filter: &IncidentFilter, facets: &Facets) -> Markup {
     }
 }
 
-/// What a status change says it did.
-pub fn verb(status: &str) -> &'static str {
-    match status {
-        "acknowledged" => "Acknowledged",
-        "resolved" => "Resolved",
-        _ => "Reopened",
-    }
-}
-
 /// `POST /incidents/status`: the selected rows (`id`, repeated) to one status.
 pub async fn change_status(
     user: SessionUser,
@@ -376,11 +367,15 @@ pub async fn change_status(
     .await?;
     let plural = |n: usize| if n == 1 { "incident" } else { "incidents" };
     let notice = if refused.is_empty() {
-        Notice::done(format!("{} {changed} {}.", verb(&status), plural(changed)))
+        Notice::done(format!(
+            "{} {changed} {}.",
+            incident::verb(&status),
+            plural(changed)
+        ))
     } else {
         Notice::refused(format!(
             "{} {changed} {}; {} refused: {}.",
-            verb(&status),
+            incident::verb(&status),
             plural(changed),
             refused.len(),
             refused.join("; ")

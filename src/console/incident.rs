@@ -8,13 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
 use super::blocking;
-use super::feed::verb;
 use super::form::FormFields;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use super::sessions::SessionUser;
-use crate::app::AppState;
 use crate::error::ServiceError;
 use crate::incidents::{self, EventView, IncidentView};
+use crate::state::AppState;
 
 /// A status as a badge.
 pub fn status_badge(status: &str) -> Markup {
@@ -25,6 +24,15 @@ pub fn status_badge(status: &str) -> Markup {
 pub fn time(rfc3339: &str) -> Markup {
     let shown = rfc3339.replacen('T', " ", 1).replace('Z', " UTC");
     html! { time datetime=(rfc3339) { (shown) } }
+}
+
+/// What a status change says it did.
+pub fn verb(status: &str) -> &'static str {
+    match status {
+        "acknowledged" => "Acknowledged",
+        "resolved" => "Resolved",
+        _ => "Reopened",
+    }
 }
 
 fn pretty(value: &serde_json::Value) -> String {

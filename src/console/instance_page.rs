@@ -15,9 +15,9 @@ use super::credentials::{self, CredentialDraft, NewSecret};
 use super::incident::time;
 use super::instances::enabled_badge;
 use super::page::{ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::instances::{store, InstanceView};
 use crate::ops::store::{deliveries_of, show_with_activity, DeliveryView, InstanceWithActivity};
+use crate::state::AppState;
 
 /// The console path of an instance's page (`suffix` empty) or one of its sub-pages.
 pub fn path_of(name: &str, suffix: &str) -> String {

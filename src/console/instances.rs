@@ -14,13 +14,13 @@ use super::incident::time;
 use super::instance_page;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use super::{blocking, instance_page::path_of};
-use crate::app::AppState;
 use crate::instances::auth_settings::{
     AuthChanges, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TOKEN_TTL,
 };
 use crate::instances::model::DEFAULT_SAMPLE_LIMIT;
 use crate::instances::{store, InstanceChanges, InstanceView, NewInstance};
 use crate::ops::store::{activity_of, Activity};
+use crate::state::AppState;
 
 /// The fields of the settings form, in the names the API uses.
 const FIELDS: &[&str] = &[

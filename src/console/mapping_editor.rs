@@ -17,11 +17,11 @@ use super::blocking;
 use super::form::FormFields;
 use super::instance_page::path_of;
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::error::ServiceError;
 use crate::instances::{store, InstanceChanges};
 use crate::mapping::report::TestReport;
 use crate::mapping::MappingDoc;
+use crate::state::AppState;
 
 /// The targets with a field of their own: (document key, label).
 const TARGETS: [(&str, &str); 5] = [

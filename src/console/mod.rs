@@ -21,44 +21,16 @@ mod people;
 mod samples;
 pub mod sessions;
 mod signin;
+pub mod state;
 mod tokens;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
 use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::storage::Conn;
 use page::ConsoleError;
-
-/// The console's share of the server state.
-pub struct Console {
-    /// A session ends after this long without a request.
-    pub idle: chrono::Duration,
-    sign_ins: signin::Guard,
-    /// The server's listeners (`http://IP:PORT`, `https://IP:PORT`), once bound: instance
-    /// pages show an instance's URLs on each.
-    listeners: std::sync::OnceLock<Vec<String>>,
-}
-
-impl Console {
-    pub fn new(idle_minutes: u32) -> Console {
-        Console {
-            idle: chrono::Duration::minutes(i64::from(idle_minutes)),
-            sign_ins: signin::Guard::default(),
-            listeners: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Records the bound listeners (once, after binding).
-    pub fn set_listeners(&self, urls: &[String]) {
-        let _ = self.listeners.set(urls.to_vec());
-    }
-
-    pub fn listeners(&self) -> &[String] {
-        self.listeners.get().map_or(&[], Vec::as_slice)
-    }
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))

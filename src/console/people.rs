@@ -13,9 +13,9 @@ use super::form::FormFields;
 use super::incident::time;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use super::users::{self, UserView, MIN_PASSWORD_CHARS};
-use crate::app::AppState;
 use crate::auth::tokens::Role;
 use crate::error::ServiceError;
+use crate::state::AppState;
 
 fn roles() -> Vec<(String, String)> {
     vec![

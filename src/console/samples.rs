@@ -12,8 +12,8 @@ use super::form::FormFields;
 use super::incident::time;
 use super::instance_page::path_of;
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::instances::store;
+use crate::state::AppState;
 
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()

@@ -1,12 +1,12 @@
 //! Signing in and out, and finding the signed-in user of a request.
 //!
 //! Wrong sign-ins are slowed: every refused attempt is answered no sooner than
-//! [`REFUSAL_DELAY`] after it arrived, a user name gets [`ATTEMPTS_PER_MINUTE`] attempts a
-//! minute, and argon2 runs for unknown names too (against a hash of nothing), so neither the
-//! answer nor its timing tells whether a user exists.
+//! [`REFUSAL_DELAY`] after it arrived, a user name gets
+//! [`ATTEMPTS_PER_MINUTE`](super::state::ATTEMPTS_PER_MINUTE) attempts a minute, and argon2
+//! runs for unknown names too (against a hash of nothing), so neither the answer nor its
+//! timing tells whether a user exists.
 
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -14,40 +14,19 @@ use std::time::{Duration, Instant};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use maud::{html, DOCTYPE};
-use tokio::sync::Semaphore;
 
 use super::form::FormFields;
 use super::page::{self, ConsoleError};
 use super::sessions::{self, SessionUser};
 use super::{blocking, users};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The least time a refused sign-in takes.
 pub const REFUSAL_DELAY: Duration = Duration::from_secs(1);
-/// Sign-in attempts per user name and minute before further ones wait.
-pub const ATTEMPTS_PER_MINUTE: u32 = 5;
 
 /// The cookie that binds the sign-in form's CSRF token (there is no session yet).
 const FORM_COOKIE: &str = "intake_signin";
-
-/// Throttles sign-ins: per user name, and argon2 runs at a time.
-pub struct Guard {
-    attempts: DefaultKeyedRateLimiter<String>,
-    hashing: Semaphore,
-}
-
-impl Default for Guard {
-    fn default() -> Self {
-        let per_minute = NonZeroU32::new(ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Guard {
-            attempts: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            hashing: Semaphore::new((cores / 2).max(1)),
-        }
-    }
-}
 
 /// A hash to verify against when the user name is unknown, so that case costs the same.
 static NOBODY: LazyLock<String> =

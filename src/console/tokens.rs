@@ -11,8 +11,8 @@ use super::blocking;
 use super::form::FormFields;
 use super::incident::time;
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use crate::app::AppState;
 use crate::auth::tokens::{self, Role, TokenView};
+use crate::state::AppState;
 
 /// The longest token name accepted.
 const MAX_NAME: usize = 128;

@@ -12,7 +12,7 @@
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime};
 
-use super::store::STATUSES;
+use super::STATUSES;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -1,6 +1,7 @@
 //! Incidents: what they look like to analysts and how they are queried. They are created
 //! by the ingest path through the storage writer.
 
+pub mod counts;
 pub mod filter;
 pub mod search;
 pub mod store;
@@ -8,6 +9,9 @@ pub mod store;
 pub use filter::{FilterError, IncidentFilter, TextQuery};
 
 use serde::Serialize;
+
+/// The statuses an incident can have.
+pub const STATUSES: [&str; 3] = ["open", "acknowledged", "resolved"];
 
 /// An incident as analysts see it. `raw_json` is present when one incident is shown.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]

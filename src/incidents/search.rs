@@ -444,12 +444,19 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
         ..filter.clone()
     };
     let mut sql = Sql::default();
-    if filter.is_by_facets_only() && matches!(conn, Conn::Sqlite(_)) {
-        // Kept per combination by triggers (migration …000030): exact without a scan.
-        sql.push(
+    if filter.is_by_facets_only() {
+        // Kept per combination by triggers: exact without a scan. SQLite holds one row per
+        // combination (migration …000030), PostgreSQL signed deltas that are summed
+        // (migration …000085, folded by super::counts).
+        let sqlite = matches!(conn, Conn::Sqlite(_));
+        sql.push(if sqlite {
             "SELECT i.instance, NULLIF(i.type, '') AS type_, i.status, \
-             NULLIF(i.severity, '') AS severity, i.n AS n FROM incident_counts i WHERE i.n > 0",
-        );
+             NULLIF(i.severity, '') AS severity, i.n AS n FROM incident_counts i WHERE i.n > 0"
+        } else {
+            "SELECT i.instance, NULLIF(i.type, '') AS type_, i.status, \
+             NULLIF(i.severity, '') AS severity, CAST(sum(i.n) AS BIGINT) AS n \
+             FROM incident_count_deltas i WHERE 1 = 1"
+        });
         for (column, values) in [
             ("i.instance", &filter.instance),
             ("i.type", &filter.type_),
@@ -459,6 +466,9 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
             if !values.is_empty() {
                 sql.any_of(column, values);
             }
+        }
+        if !sqlite {
+            sql.push(" GROUP BY i.instance, i.type, i.status, i.severity HAVING sum(i.n) > 0");
         }
         return load(conn, sql);
     }

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+pub use super::STATUSES;
 use super::{search, Facets, IncidentFilter, IncidentView};
 use crate::error::ServiceError;
 use crate::storage::schema::incidents;
@@ -215,9 +216,6 @@ pub fn record_update(
         .execute(conn)
         .map(drop)
 }
-
-/// The statuses an incident can have.
-pub const STATUSES: [&str; 3] = ["open", "acknowledged", "resolved"];
 
 /// Sets an incident's status (analysts). Reopening is refused when another unresolved
 /// incident already has the same dedup key.

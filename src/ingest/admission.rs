@@ -7,13 +7,13 @@ use std::sync::Arc;
 use actix_web::http::header::{HeaderMap, HeaderValue};
 use chrono::Utc;
 
-use crate::app::AppState;
 use crate::auth::oauth::{bearer_token, check_bearer, BearerVerdict};
 use crate::auth::signature::verify_any;
 use crate::auth::{presented_secrets, Unverified};
 use crate::error::ApiError;
 use crate::instances::{InstanceConfig, Registry};
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
+use crate::state::AppState;
 
 /// An instance that let the sender in, or will once the body's signature is checked.
 pub struct Admitted {

@@ -62,7 +62,8 @@ fn parse_json<'a>(
     first: u8,
     limits: &IngestLimits,
 ) -> Result<Vec<Element<'a>>, ApiError> {
-    let depth = nesting_depth(bytes);
+    let scanned = scan(bytes);
+    let depth = scanned.deepest;
     if depth > limits.max_depth {
         return Err(ApiError::bad_request(
             "too_deep",
@@ -70,6 +71,12 @@ fn parse_json<'a>(
                 "The JSON is nested {depth} levels deep; the limit is {}.",
                 limits.max_depth
             ),
+        ));
+    }
+    if let Some(problem) = scanned.unreadable {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            format!("The body is not valid JSON: {problem}."),
         ));
     }
     let invalid = |e: serde_json::Error| {
@@ -138,11 +145,25 @@ pub fn raw_kind(raw: &RawValue) -> &'static str {
     }
 }
 
-/// The deepest nesting of objects and arrays, found without parsing (strings are skipped),
-/// so an over-deep document is refused before the parser recurses into it.
-fn nesting_depth(bytes: &[u8]) -> usize {
+/// What one pass over a JSON body finds before it is parsed.
+struct Scan {
+    /// The deepest nesting of objects and arrays.
+    deepest: usize,
+    /// A value that serde_json's raw pass lets through but no JSON reader can load back: a
+    /// number beyond f64 (`1e999`) or a lone UTF-16 surrogate escape (`"\ud800"`). Stored,
+    /// such a payload could never be shown again.
+    unreadable: Option<String>,
+}
+
+/// One pass over the bytes without parsing (strings are skipped), so an over-deep document is
+/// refused before the parser recurses into it, and an unreadable value before it is stored.
+fn scan(bytes: &[u8]) -> Scan {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let mut at = 0;
+    let done = |deepest, unreadable| Scan {
+        deepest,
+        unreadable,
+    };
     while let Some(&b) = bytes.get(at) {
         at += 1;
         match b {
@@ -150,12 +171,18 @@ fn nesting_depth(bytes: &[u8]) -> usize {
             // bytes are in strings, and memchr looks at many bytes at once).
             b'"' => loop {
                 match memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
-                    Some(n) if bytes[at + n] == b'\\' => at += n + 2,
+                    Some(n) if bytes[at + n] == b'\\' => {
+                        at += n;
+                        match surrogate_escape(bytes, at) {
+                            Ok(length) => at += length,
+                            Err(problem) => return done(deepest, Some(problem)),
+                        }
+                    }
                     Some(n) => {
                         at += n + 1;
                         break;
                     }
-                    None => return deepest,
+                    None => return done(deepest, None),
                 }
             },
             b'{' | b'[' => {
@@ -163,10 +190,54 @@ fn nesting_depth(bytes: &[u8]) -> usize {
                 deepest = deepest.max(depth);
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            // Outside strings only numbers hold digits.
+            b'-' | b'0'..=b'9' => {
+                let start = at - 1;
+                while bytes
+                    .get(at)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'))
+                {
+                    at += 1;
+                }
+                let number = &bytes[start..at];
+                // Only an exponent or hundreds of digits can leave f64's range.
+                let risky = number.len() > 300 || number.iter().any(|c| matches!(c, b'e' | b'E'));
+                let text = std::str::from_utf8(number).unwrap_or_default();
+                if risky && text.parse::<f64>().is_ok_and(|n| n.is_infinite()) {
+                    let shown: String = text.chars().take(40).collect();
+                    return done(deepest, Some(format!("the number {shown} is out of range")));
+                }
+            }
             _ => {}
         }
     }
-    deepest
+    done(deepest, None)
+}
+
+/// The escape at `at` (a backslash): its length, or why it cannot be read back. A `\u`
+/// escape of a UTF-16 surrogate must be a high one followed by a low one.
+fn surrogate_escape(bytes: &[u8], at: usize) -> Result<usize, String> {
+    let unit = |at: usize| -> Option<u16> {
+        let hex = bytes.get(at..at + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let lone = |code: u16| {
+        Err(format!(
+            "a string holds a lone UTF-16 surrogate (\\u{code:04X})"
+        ))
+    };
+    match unit(at) {
+        Some(high @ 0xD800..=0xDBFF) => match unit(at + 6) {
+            Some(0xDC00..=0xDFFF) => Ok(12),
+            _ => lone(high),
+        },
+        Some(low @ 0xDC00..=0xDFFF) => lone(low),
+        // Any other escape: two bytes skipped here; the parser checks the rest.
+        _ => Ok(2),
+    }
 }
 
 /// Form fields as an object of strings; a repeated field becomes an array of strings.
@@ -266,15 +337,42 @@ mod tests {
         assert!(parse(br#"{"a":"[[[[{{{{"}"#, None, &small).is_ok());
     }
 
+    fn scan_depth(bytes: &[u8]) -> usize {
+        scan(bytes).deepest
+    }
+
+    #[test]
+    fn values_no_reader_could_load_back_are_refused() {
+        for (body, problem) in [
+            (r#"{"n":1e999}"#, "the number 1e999 is out of range"),
+            (r#"[{"n":-1E400}]"#, "the number -1E400 is out of range"),
+            (r#"{"s":"\ud800"}"#, "lone UTF-16 surrogate (\\uD800)"),
+            (r#"{"s":"x\uDC00y"}"#, "lone UTF-16 surrogate (\\uDC00)"),
+            (r#"{"s":"\ud800\u0041"}"#, "lone UTF-16 surrogate"),
+        ] {
+            let e = parse(body.as_bytes(), None, &limits()).unwrap_err();
+            assert_eq!(e.code, "invalid_json", "{body}");
+            assert!(e.message.contains(problem), "{body}: {}", e.message);
+        }
+        let big = format!(r#"{{"n":1{}}}"#, "0".repeat(400));
+        assert!(parse(big.as_bytes(), None, &limits()).is_err());
+        for fine in [
+            r#"{"n":1e308,"m":1e-999,"k":-0,"i":123456789012345678901234567890}"#,
+            r#"{"s":"\ud83d\ude00 \u00e9 \\ud800","t":"1e999"}"#,
+        ] {
+            assert!(parse(fine.as_bytes(), None, &limits()).is_ok(), "{fine}");
+        }
+    }
+
     #[test]
     fn the_depth_scan_skips_strings_with_escapes() {
         // An escaped quote does not end a string; an escaped backslash before a quote does.
-        assert_eq!(nesting_depth(br#"{"a":"x\"[[[[{{"}"#), 1);
-        assert_eq!(nesting_depth(br#"[{"a":"\\\\"},{"b":[[{}]]}]"#), 5);
-        assert_eq!(nesting_depth(br#"{"a":"\\"}"#), 1);
+        assert_eq!(scan_depth(br#"{"a":"x\"[[[[{{"}"#), 1);
+        assert_eq!(scan_depth(br#"[{"a":"\\\\"},{"b":[[{}]]}]"#), 5);
+        assert_eq!(scan_depth(br#"{"a":"\\"}"#), 1);
         // Cut off inside a string, or right after a backslash: what was seen so far.
-        assert_eq!(nesting_depth(br#"[[{"a":"[[["#), 3);
-        assert_eq!(nesting_depth(b"[[\"\\"), 2);
+        assert_eq!(scan_depth(br#"[[{"a":"[[["#), 3);
+        assert_eq!(scan_depth(b"[[\"\\"), 2);
     }
 
     #[test]

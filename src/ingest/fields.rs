@@ -331,7 +331,7 @@ mod tests {
             rules: vec![],
             mapping: None,
             secret_headers: vec![],
-            ops: crate::ops::InstanceOps::of(1, "test"),
+            ops: crate::ops::instance::InstanceOps::of(1, "test"),
             auth: crate::instances::auth_settings::AuthSettings::defaults(1),
             signature_rules: vec![],
             rate_limiter: None,

@@ -5,6 +5,7 @@
 mod admission;
 pub mod body;
 pub mod fields;
+pub mod observe;
 pub mod rate_limit;
 
 use std::collections::BTreeMap;
@@ -17,16 +18,20 @@ use chrono::{SubsecRound, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::config::IngestLimits;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::storage::writer::{Idempotency, NewIncident, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
 use admission::admit;
 use fields::{prepare, RequestContext};
+use observe::observed;
 
 /// Both paths are static prefixes: matching them is a string comparison, where a `{name}`
 /// pattern would run a regex on every request. The rest of the path is the instance name.
+/// The instance a dedicated listener serves at `POST /`.
+pub struct ServedInstance(pub String);
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for prefix in ["/instance/execute", "/xsoar/instance/execute"] {
         cfg.service(web::scope(prefix).default_service(web::to(dispatch)));
@@ -69,21 +74,6 @@ async fn dispatch(
     };
     let name = segments.first().copied().unwrap_or_default();
     observed(&req, &state, name, started, answer)
-}
-
-/// Counts an answer in the metrics and, when it refuses, in the delivery log.
-pub(crate) fn observed(
-    req: &HttpRequest,
-    state: &AppState,
-    name: &str,
-    started: std::time::Instant,
-    answer: Result<HttpResponse, ApiError>,
-) -> Result<HttpResponse, ApiError> {
-    crate::ops::observe_duration(started);
-    if let Err(error) = &answer {
-        state.ops.refused(&state.registry.load(), req, name, error);
-    }
-    answer
 }
 
 /// `PUT /instance/execute/{name}/{id}`: updates incident `id` of that instance from the body
@@ -141,7 +131,7 @@ async fn update(
     .map_err(|e| ApiError::internal(&anyhow::anyhow!("update did not run: {e}")))??;
     crate::ops::accepted_as(
         &instance,
-        crate::ops::Outcome::Updated,
+        crate::ops::metrics::Outcome::Updated,
         0,
         crate::ops::mapping_errors(std::slice::from_ref(&first.warnings)),
     );
@@ -163,7 +153,7 @@ pub async fn execute_served_instance(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    served: web::Data<crate::listeners::ServedInstance>,
+    served: web::Data<ServedInstance>,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let answer = execute(&req, &served.0, payload, &state).await;

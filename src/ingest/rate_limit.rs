@@ -17,7 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
-use crate::ops::Reason;
+use crate::ops::metrics::Reason;
 
 /// One instance's limiter and the quota it was built for.
 pub struct InstanceLimiter {

@@ -15,9 +15,9 @@ use arc_swap::ArcSwap;
 
 use super::auth_settings::AuthSettings;
 use super::store::{self, CredentialRow, InstanceRow};
-use crate::auth::oauth::TokenCache;
 use crate::auth::secret_box::SecretBox;
 use crate::auth::signature::{SignatureRule, SignatureSpec};
+use crate::auth::token_store::TokenCache;
 use crate::auth::{random_key, Rule, RuleKind, VerifiedCache};
 use crate::error::ServiceError;
 use crate::mapping::{preset, Mapping, MappingDoc};
@@ -39,7 +39,7 @@ pub struct InstanceConfig {
     /// Headers that carry this instance's secrets, besides the standard credential headers.
     pub secret_headers: Vec<HeaderName>,
     /// Its metrics handles and activity counters (kept across snapshots).
-    pub ops: Arc<crate::ops::InstanceOps>,
+    pub ops: Arc<crate::ops::instance::InstanceOps>,
     /// Token lifetime, signature tolerance and rate limit.
     pub auth: AuthSettings,
     /// The signature rules among `rules`, checked once the body is read.
@@ -135,7 +135,7 @@ impl InstanceConfig {
             auth,
             signature_rules,
             mapping,
-            ops: crate::ops::InstanceOps::of(row.id, &row.name),
+            ops: crate::ops::instance::InstanceOps::of(row.id, &row.name),
             id: row.id,
             name: row.name,
             incident_type: row.incident_type,
@@ -201,7 +201,7 @@ impl Registry {
                 )
             })
             .collect::<HashMap<_, _>>();
-        crate::ops::seed_last_received(conn, instances.values().map(|i| &**i));
+        crate::ops::instance::seed_last_received(conn, instances.values().map(|i| (i.id, &*i.ops)));
         Ok(Registry {
             version,
             instances,
@@ -248,7 +248,7 @@ pub fn refresh(pool: &Pool, shared: &SharedRegistry) -> Result<bool, ServiceErro
     );
     let registry = Arc::new(registry);
     shared.store(registry.clone());
-    crate::ops::forget_removed(|name| registry.configured(name).is_some());
+    crate::ops::instance::forget_removed(|name| registry.configured(name).is_some());
     Ok(true)
 }
 

@@ -1,7 +1,7 @@
 //! Built-in mappings for known senders, written from their public payload documentation.
 //! A preset is an ordinary mapping document, so it can be the `base` of a custom one.
 
-use super::MappingDoc;
+use super::document::MappingDoc;
 
 /// Preset names (the contract).
 pub const PRESETS: [&str; 7] = [

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::Mapping;
+use super::compiled::Mapping;
 use crate::time::{parse_timestamp, rfc3339};
 
 /// One incident a sample would make.

@@ -421,3 +421,19 @@ fn the_grafana_preset_maps_a_unified_alerting_notification() {
     );
     assert_eq!(mapped.labels["folder"], "Infra");
 }
+
+#[test]
+fn blank_literals_and_defaults_name_nothing() {
+    let mapping = compile(json!({
+        "name": ["", "  ", "$.title"],
+        "type": {"value": "$.missing", "default": " "},
+        "labels": {"team": ""}
+    }));
+    let mapped = one(&mapping, json!({"title": "used"}));
+    assert_eq!(mapped.name.as_deref(), Some("used"));
+    assert_eq!(mapped.type_, None);
+    assert!(mapped.labels.is_empty(), "{:?}", mapped.labels);
+    let only_blank = compile(json!({"name": "", "severity": {"value": "$.x", "default": ""}}));
+    let mapped = one(&only_blank, json!({}));
+    assert_eq!((mapped.name, mapped.severity), (None, None));
+}

@@ -10,8 +10,9 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use super::instance::all_instances;
 use super::store::{self, NewDelivery};
-use super::{all_instances, Ops, OpsSettings, FLUSH_INTERVAL, RECORDER_QUEUE};
+use super::{Ops, OpsSettings, FLUSH_INTERVAL, RECORDER_QUEUE};
 use crate::storage::{write_transaction, Pool};
 
 /// Most records written in one transaction.

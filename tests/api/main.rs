@@ -2,14 +2,17 @@
 //! INTAKE_TEST_BACKEND=postgres), real HTTP over loopback.
 
 mod admin_api;
+mod api_input;
 mod auth;
 mod cli;
+mod cli_exit;
 mod correlation;
 mod db_copy;
 mod durability;
 mod faults;
 mod freshness;
 mod helpers;
+mod hostile_input;
 mod ingest;
 mod limits;
 mod mapping;

@@ -364,3 +364,48 @@ fn a_saturated_password_checker_answers_503_on_the_token_endpoint_and_on_ingest(
     // The checker recovers: the right pair still gets a token.
     assert!(!issue(&server, "busy", "client", "s3cret-busy").is_empty());
 }
+
+#[test]
+fn a_token_ttl_given_at_creation_is_the_issued_tokens_lifetime() {
+    let env = TestEnv::new();
+    env.add_instance("by-cli", "client", "s3cret-cli", &["--token-ttl", "90"]);
+    let admin = admin_token(&env);
+    let server = env.serve(&[]);
+    let created = client()
+        .post(server.url("/api/v1/instances"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"name": "by-api", "username": "client", "password": "s3cret-api",
+                      "token_ttl": 45}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.json::<Value>().unwrap()["token_ttl"], 45);
+
+    for (instance, secret, ttl) in [("by-cli", "s3cret-cli", 90), ("by-api", "s3cret-api", 45)] {
+        let (status, _, body) = token_request(
+            client()
+                .post(server.url(&format!("/instance/token/{instance}")))
+                .basic_auth("client", Some(secret)),
+        );
+        assert_eq!(status, 200, "{instance}: {body}");
+        assert_eq!(body["expires_in"], ttl, "{instance}: {body}");
+    }
+    // Out of range at creation is refused, naming the field.
+    let refused = client()
+        .post(server.url("/api/v1/instances"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "never", "token_ttl": 0}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("token_ttl"),
+        "{body}"
+    );
+    let out = env.run(&["instance", "add", "never", "--token-ttl", "0"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token_ttl"));
+}

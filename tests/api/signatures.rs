@@ -462,3 +462,114 @@ fn assert_postgres_needs_the_key(env: &TestEnv, out: &std::process::Output) {
         String::from_utf8_lossy(&added.stderr)
     );
 }
+
+#[test]
+fn timestamp_schemes_refuse_stale_and_far_future_timestamps_and_accept_those_within_tolerance() {
+    let env = TestEnv::new().keyed();
+    let admin = env
+        .ok(&["token", "create", "--role", "admin"], None)
+        .trim()
+        .to_string();
+    let svix_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let svix_key = base64::engine::general_purpose::STANDARD
+        .decode(&svix_secret["whsec_".len()..])
+        .unwrap();
+    for (instance, scheme, secret) in [
+        ("stripe", "stripe", "whsec_stripe_tolerance"),
+        ("slack", "slack", "slack-tolerance-secret"),
+        ("svix", "standard-webhooks", svix_secret),
+    ] {
+        env.ok(&["instance", "add", instance], None);
+        add_rule(&env, instance, scheme, secret, &[]);
+    }
+    let server = env.serve(&[]);
+    let payload = r#"{"event":"tolerance"}"#;
+    // Each scheme's headers for a delivery of `payload` signed correctly at timestamp `t`.
+    let signed = |instance: &str, t: &str| -> Vec<(&'static str, String)> {
+        match instance {
+            "stripe" => {
+                let v1 = hex(&hmac_bytes(
+                    b"whsec_stripe_tolerance",
+                    format!("{t}.{payload}").as_bytes(),
+                ));
+                vec![("Stripe-Signature", format!("t={t},v1={v1}"))]
+            }
+            "slack" => {
+                let v0 = hex(&hmac_bytes(
+                    b"slack-tolerance-secret",
+                    format!("v0:{t}:{payload}").as_bytes(),
+                ));
+                vec![
+                    ("X-Slack-Request-Timestamp", t.to_string()),
+                    ("X-Slack-Signature", format!("v0={v0}")),
+                ]
+            }
+            _ => {
+                let id = format!("msg_{}", t.replace('-', "m"));
+                let mac = hmac_bytes(&svix_key, format!("{id}.{t}.{payload}").as_bytes());
+                vec![
+                    ("webhook-id", id),
+                    ("webhook-timestamp", t.to_string()),
+                    (
+                        "webhook-signature",
+                        format!(
+                            "v1,{}",
+                            base64::engine::general_purpose::STANDARD.encode(mac)
+                        ),
+                    ),
+                ]
+            }
+        }
+    };
+    // Offsets from the clock at sending (with room for the seconds a run takes), and i64's ends.
+    let refused = ["-330", "-86400", "+330", "+31536000", "min", "max"];
+    for instance in ["stripe", "slack", "svix"] {
+        for offset in ["-270", "+0", "+270"] {
+            let (status, body) = send(
+                &server,
+                instance,
+                &signed(instance, &at(offset)),
+                payload,
+                false,
+            );
+            assert_eq!(status, 200, "{instance} at now{offset}: {body}");
+        }
+        for offset in refused {
+            let t = at(offset);
+            let (status, body) = send(&server, instance, &signed(instance, &t), payload, false);
+            assert_eq!(
+                (status, body["message"].as_str()),
+                (401, Some("timestamp outside tolerance")),
+                "{instance} at {t}: {body}"
+            );
+        }
+    }
+    assert_eq!(
+        env.all_incidents().len(),
+        9,
+        "a refused delivery stored something"
+    );
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for instance in ["stripe", "slack", "svix"] {
+        let line = format!(
+            r#"intake_auth_failures_total{{instance="{instance}",reason="stale_timestamp"}} {}"#,
+            refused.len()
+        );
+        assert!(metrics.contains(&line), "{line} not in:\n{metrics}");
+    }
+}
+
+/// A timestamp from the clock now: `+N`/`-N` seconds away, or `min`/`max` of i64.
+fn at(offset: &str) -> String {
+    match offset {
+        "min" => i64::MIN.to_string(),
+        "max" => i64::MAX.to_string(),
+        offset => (now() + offset.parse::<i64>().unwrap()).to_string(),
+    }
+}

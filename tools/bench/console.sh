@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The analyst's password, kept in a file: never in argv.
-head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$WORK/password"
+head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/password"
 
 # measure URL LABEL: serves the database at URL and prints one table row per page.
 measure() {
@@ -75,8 +75,8 @@ measure() {
     path=${entry#*|}
     # One curl, one kept-alive connection, RUNS + 2 fetches of the page.
     local args=()
-    for _ in $(seq 1 $((RUNS + 2))); do args+=("$base$path"); done
-    curl -s -b "$jar" -o /dev/null -w '%{http_code} %{time_starttransfer} %{size_download}\n' \
+    for _ in $(seq 1 $((RUNS + 2))); do args+=(-o /dev/null "$base$path"); done
+    curl -s -b "$jar" -w '%{http_code} %{time_starttransfer} %{size_download}\n' \
       "${args[@]}" | tail -n +3 | sort -k2 -g |
       awk -v name="$name" -v path="$path" -v label="$label" '
         { code[NR] = $1; t[NR] = $2 * 1000; size = $3; if ($1 != 200) bad++ }

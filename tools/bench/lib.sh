@@ -55,7 +55,7 @@ peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 # wrk SCRIPT BODY CONNECTIONS SECONDS LABEL -> appends raw output, prints the BENCH_JSON line
 run_wrk() {
   local out
-  out=$(BENCH_BODY="$2" BENCH_AUTH_HEADER="$AUTH" BENCH_USER=bench \
+  out=$(BENCH_BODY="$2" BENCH_AUTH_NAME="${AUTH_NAME:-Authorization}" BENCH_AUTH_HEADER="$AUTH" BENCH_USER=bench \
     wrk -t"$WRK_THREADS" -c"$3" -d"$4"s --latency -s "tools/bench/$1" \
     "http://127.0.0.1:$PORT/instance/execute/bench")
   { echo "=== $5 ($1, $3 connections, $4 s)"; echo "$out"; echo; } >>"$RAW"
@@ -63,3 +63,31 @@ run_wrk() {
 }
 
 field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+
+# Scenarios f and g, run back to back on fresh databases: ingest authenticated by a header rule
+# (X-Api-Key, argon2-hashed like every secret, then cached) and by a bearer token fetched from
+# the token endpoint with the Basic pair (a SHA-256 and a map lookup, no password hash).
+# Needs measure() from run.sh; sets F_RATE and G_RATE.
+auth_pair() {
+  local key token basic=$AUTH
+  key=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+  echo "scenario f: intake, 1 event/request, header rule"
+  start_intake f
+  printf %s "$key" | "$BIN" instance credential add bench --username _header:X-Api-Key --password-stdin >/dev/null
+  AUTH_NAME=X-Api-Key AUTH=$key
+  measure "f) intake: 1 event/request, header rule" post.lua "$WORK/one.json" 1
+  F_RATE=$LAST_RATE
+  AUTH_NAME=Authorization AUTH=$basic
+  stop_server
+
+  echo "scenario g: intake, 1 event/request, bearer token from the token endpoint"
+  start_intake g
+  token=$(curl -sf -X POST -H "Authorization: $basic" "http://127.0.0.1:$PORT/instance/token/bench" |
+    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] || { echo "the token endpoint gave no token" >&2; exit 1; }
+  AUTH="Bearer $token"
+  measure "g) intake: 1 event/request, bearer token" post.lua "$WORK/one.json" 1
+  G_RATE=$LAST_RATE
+  AUTH=$basic
+  stop_server
+}

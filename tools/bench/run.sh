@@ -6,7 +6,8 @@
 # Writes docs/benchmarks.md (table + machine facts) and target/bench-raw.txt (wrk output).
 #
 # Knobs: BENCH_DURATION (seconds per scenario, default 15), BENCH_CONNECTIONS (default 64),
-# BENCH_WRK_THREADS (default 2), RUST_LOG for intake (default warn: no access log).
+# BENCH_WRK_THREADS (default 2), RUST_LOG for intake (default warn: no access log),
+# BENCH_ONLY=auth (only scenarios f and g, header rule vs bearer token; prints, writes no docs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,8 +16,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 export RUST_LOG=${RUST_LOG:-warn}
 PORT=18700
-BIN=target/release/intake
-BASELINE=target/release/examples/bench_baseline
+BIN=${CARGO_TARGET_DIR:-target}/release/intake
+BASELINE=${CARGO_TARGET_DIR:-target}/release/examples/bench_baseline
 
 command -v wrk >/dev/null || { echo "wrk is missing: run 'make bench' (it installs wrk)" >&2; exit 1; }
 cargo build --release --locked --bin intake --example bench_baseline
@@ -85,6 +86,15 @@ baseline() {
 }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (a + b) / 2}'; }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
+
+if [ "${BENCH_ONLY:-}" = auth ]; then
+  auth_pair
+  printf '%s\n' "${ROWS[@]}"
+  echo "g/f (bearer token vs header rule): $(ratio "$G_RATE" "$F_RATE")"
+  exit 0
+fi
+
 baseline "before a"
 BASE_BEFORE_A=$LAST_RATE
 
@@ -140,7 +150,7 @@ wait "$FLOOD" || true
 FLOOD_JSON=$(cat "$WORK/flood.json")
 stop_server
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
+auth_pair
 CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cpuinfo)
 # The "Search" section (make bench-search, written by hand from its output) is kept.
 SEARCH_SECTION=$(sed -n '/^## Search/,$p' docs/benchmarks.md 2>/dev/null || true)
@@ -154,6 +164,7 @@ SEARCH_SECTION=$(sed -n '/^## Search/,$p' docs/benchmarks.md 2>/dev/null || true
   echo "wrk and the server share the cores. wrk: $WRK_THREADS threads, $CONNS connections, ${DURATION} s per scenario after a 2 s warm-up."
   echo "intake: release build, fresh SQLite file (WAL; every acknowledged group fdatasync'ed first), one argon2id-hashed Basic credential, RUST_LOG=$RUST_LOG."
   [ -n "$PG_SERVER" ] && echo "(d): the same on a fresh PostgreSQL database ($(psql -tA "$PG_SERVER/postgres" -c 'SHOW server_version' 2>/dev/null), synchronous_commit=on, fsync=$(psql -tA "$PG_SERVER/postgres" -c 'SHOW fsync' 2>/dev/null)) on this machine, default writer_connections."
+  echo "(f) authenticates with a header rule (X-Api-Key), (g) with a bearer token fetched once from the token endpoint with the Basic pair; each on a fresh database."
   echo "Payload: one ~1 KB JSON event per request, or an array of 100 of them."
   echo "The baseline (c) runs right before and right after (a), and again after (d); each ratio divides by the mean of the two baseline runs around its scenario, as this host's speed drifts within minutes."
   echo
@@ -165,6 +176,7 @@ SEARCH_SECTION=$(sed -n '/^## Search/,$p' docs/benchmarks.md 2>/dev/null || true
   echo "- a/c (intake vs the mean of the baselines before and after it, $BASE_RATE; 1 event/request): **$(ratio "$A_RATE" "$BASE_RATE")** (goal ≥ 0.6)"
   echo "- b (100 events/request): **$B_RATE incidents/s** (goal ≥ 80,000)"
   [ -n "$D_LINE" ] && echo "$D_LINE"
+  echo "- g/f (a bearer token from the token endpoint vs a header rule, back to back): **$(ratio "$G_RATE" "$F_RATE")** (goal ≈ 1: a token costs no password hash)"
   echo "- e/a (good traffic during a wrong-password flood): **$(ratio "$E_RATE" "$A_RATE")** (goal ≥ 0.5); flood: $FLOOD_JSON"
   if [ "$A_STORED" -ge "$A_ACKED" ]; then VERDICT="none missing"; else VERDICT="**$(( A_ACKED - A_STORED )) MISSING**"; fi
   echo "- durability of (a): $A_ACKED incidents acknowledged (warm-up included), $A_STORED stored after the server stopped: $VERDICT"

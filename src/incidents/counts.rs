@@ -1,0 +1,53 @@
+//! PostgreSQL's facet counts: the incident count per (instance, type, status, severity) is
+//! the sum of that combination's rows in `incident_count_deltas`, which statement triggers
+//! append to (migration …000085). Appending keeps concurrent writers from waiting on one
+//! counter row; [`fold`] keeps the table small by replacing its rows with one per
+//! combination. SQLite has a single writer and keeps exact rows in `incident_counts` instead.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+
+use crate::storage::{Conn, Pool};
+
+/// How often a PostgreSQL server folds the deltas: the table holds at most what the writers
+/// appended in this time plus one row per combination, so a sum reads a few thousand rows.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Replaces every delta row with one row per combination (none where the sum is 0), in one
+/// statement. Rows appended meanwhile by other transactions stay as they are, and several
+/// servers folding at once each fold only the rows they deleted, so no count changes.
+pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
+    let Conn::Pg(pg) = conn else { return Ok(()) };
+    pg.batch_execute(
+        "WITH folded AS (DELETE FROM incident_count_deltas \
+           RETURNING instance, type, status, severity, n) \
+         INSERT INTO incident_count_deltas (instance, type, status, severity, n) \
+         SELECT instance, type, status, severity, sum(n) FROM folded \
+         GROUP BY instance, type, status, severity HAVING sum(n) <> 0",
+    )
+}
+
+/// Folds the deltas at start (a bulk load or `db copy` leaves many) and then every
+/// [`FOLD_INTERVAL`] for as long as the server runs (PostgreSQL only).
+pub fn spawn_folder(pool: Pool) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(FOLD_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let pool = pool.clone();
+            let folded = actix_web::web::block(move || -> anyhow::Result<()> {
+                let mut conn = pool.get()?;
+                fold(&mut conn)?;
+                Ok(())
+            })
+            .await;
+            match folded {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::warn!("facet counts: cannot fold the deltas: {e:#}"),
+                Err(e) => log::warn!("facet counts: the fold did not run: {e}"),
+            }
+        }
+    });
+}
