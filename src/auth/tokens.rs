@@ -55,7 +55,12 @@ pub struct TokenView {
     pub name: String,
     pub role: String,
     pub created: String,
+    /// When it last authenticated a request (to the minute), or null.
+    pub last_used: Option<String>,
 }
+
+/// A token's last use is written at most this often, so API reads cost no write each.
+const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -88,27 +93,31 @@ pub fn create(
         name: name.to_string(),
         role: role.as_str().to_string(),
         created: rfc3339(created),
+        last_used: None,
     };
     Ok((token, view))
 }
 
 pub fn list(conn: &mut Conn) -> Result<Vec<TokenView>, ServiceError> {
-    let rows: Vec<(i32, String, String, NaiveDateTime)> = api_tokens::table
+    type Row = (i32, String, String, NaiveDateTime, Option<NaiveDateTime>);
+    let rows: Vec<Row> = api_tokens::table
         .order(api_tokens::id)
         .select((
             api_tokens::id,
             api_tokens::name,
             api_tokens::role,
             api_tokens::created,
+            api_tokens::last_used,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, role, created)| TokenView {
+        .map(|(id, name, role, created, last_used)| TokenView {
             id,
             name,
             role,
             created: rfc3339(created),
+            last_used: last_used.map(rfc3339),
         })
         .collect())
 }
@@ -125,10 +134,24 @@ pub fn role_of(conn: &mut Conn, token: &str) -> Result<Option<Role>, ServiceErro
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let role: Option<String> = api_tokens::table
-        .filter(api_tokens::token_hash.eq(hash(token)))
-        .select(api_tokens::role)
+    let key = hash(token);
+    let found: Option<(i32, String, Option<NaiveDateTime>)> = api_tokens::table
+        .filter(api_tokens::token_hash.eq(&key))
+        .select((api_tokens::id, api_tokens::role, api_tokens::last_used))
         .first(conn)
         .optional()?;
-    role.map(|r| Role::parse(&r)).transpose()
+    let Some((id, role, last_used)) = found else {
+        return Ok(None);
+    };
+    let now = Utc::now().naive_utc().trunc_subsecs(3);
+    if last_used.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        // Best effort: a database that refuses writes must not refuse API reads.
+        if let Err(e) = diesel::update(api_tokens::table.find(id))
+            .set(api_tokens::last_used.eq(now))
+            .execute(conn)
+        {
+            log::debug!("API token {id}: last use not recorded: {e}");
+        }
+    }
+    Role::parse(&role).map(Some)
 }

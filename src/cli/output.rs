@@ -154,9 +154,16 @@ pub fn tokens(views: &[crate::auth::tokens::TokenView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!("{:<6} {:<8} {:<26} NAME", "ID", "ROLE", "CREATED");
+    println!(
+        "{:<6} {:<8} {:<26} {:<26} NAME",
+        "ID", "ROLE", "CREATED", "LAST USED"
+    );
     for v in views {
-        println!("{:<6} {:<8} {:<26} {}", v.id, v.role, v.created, v.name);
+        let last_used = v.last_used.as_deref().unwrap_or("never");
+        println!(
+            "{:<6} {:<8} {:<26} {:<26} {}",
+            v.id, v.role, v.created, last_used, v.name
+        );
     }
 }
 

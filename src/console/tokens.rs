@@ -53,7 +53,7 @@ fn render(
             p.empty { "No API tokens." }
         } @else {
             table.list #tokens {
-                thead { tr { th.num { "Id" } th { "Name" } th { "Role" } th { "Created" } th { span.hidden { "Actions" } } } }
+                thead { tr { th.num { "Id" } th { "Name" } th { "Role" } th { "Created" } th { "Last used" } th { span.hidden { "Actions" } } } }
                 tbody {
                     @for token in list {
                         tr data-id=(token.id) {
@@ -61,6 +61,12 @@ fn render(
                             td.name { (token.name) }
                             td.role { (token.role) }
                             td { (time(&token.created)) }
+                            td.last-used {
+                                @match &token.last_used {
+                                    Some(at) => { (time(at)) }
+                                    None => { span.muted { "never" } }
+                                }
+                            }
                             td { a href=(format!("/tokens/{}/revoke", token.id)) { "Revoke" } }
                         }
                     }

@@ -89,6 +89,7 @@ struct TokenRow {
     role: String,
     token_hash: String,
     created: NaiveDateTime,
+    last_used: Option<NaiveDateTime>,
 }
 
 #[derive(Queryable, Selectable)]

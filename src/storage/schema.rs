@@ -75,6 +75,7 @@ diesel::table! {
         role -> Text,
         token_hash -> Text,
         created -> Timestamp,
+        last_used -> Nullable<Timestamp>,
     }
 }
 

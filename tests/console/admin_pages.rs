@@ -62,6 +62,7 @@ fn a_token_created_in_the_console_works_against_the_api_until_it_is_revoked() {
     browser.fill("#name", "grafana-dashboard");
     browser.press("Create token");
     let token = browser.text("#new-token");
+    assert_eq!(browser.texts("#tokens td.last-used"), ["never"]);
     assert!(token.starts_with("itk_"), "{token}");
     assert!(browser
         .text("#new-token-curl")
@@ -74,6 +75,16 @@ fn a_token_created_in_the_console_works_against_the_api_until_it_is_revoked() {
     assert!(!page_source(&browser).contains(&token), "shown once only");
     assert_eq!(browser.texts("#tokens td.name"), ["grafana-dashboard"]);
     assert_eq!(browser.texts("#tokens td.role"), ["analyst"]);
+    // It was used just now: the list says when (a browser shows it in its own time zone).
+    let last_used = browser
+        .attr("#tokens td.last-used time", "datetime")
+        .expect("a time");
+    let at = chrono::DateTime::parse_from_rfc3339(&last_used).expect("RFC 3339");
+    let age = chrono::Utc::now().signed_duration_since(at);
+    assert!(
+        age < chrono::TimeDelta::seconds(60),
+        "last used {last_used}"
+    );
     browser.follow("Revoke");
     browser.press("Revoke token");
     browser.wait_for_path("/tokens");
