@@ -239,3 +239,14 @@ pub fn optional_number<T: std::str::FromStr>(
         }
     }
 }
+
+/// The console path of an instance's page (`suffix` empty) or one of its sub-pages.
+pub fn path_of(name: &str, suffix: &str) -> String {
+    format!("/instances/{name}{suffix}")
+}
+
+pub fn enabled_badge(enabled: bool) -> Markup {
+    html! {
+        @if enabled { span.badge.on { "enabled" } } @else { span.badge.off { "disabled" } }
+    }
+}

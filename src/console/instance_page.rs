@@ -9,20 +9,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped};
 
-use super::admin::{self, Admin};
+use super::admin::{self, enabled_badge, path_of, Admin};
 use super::blocking;
-use super::credentials::{self, CredentialDraft, NewSecret};
+use super::credential_form::{self, CredentialDraft, NewSecret};
 use super::incident::time;
-use super::instances::enabled_badge;
 use super::page::{ConsoleError, Notice, Page, Section};
 use crate::instances::{store, InstanceView};
 use crate::ops::store::{deliveries_of, show_with_activity, DeliveryView, InstanceWithActivity};
 use crate::state::AppState;
-
-/// The console path of an instance's page (`suffix` empty) or one of its sub-pages.
-pub fn path_of(name: &str, suffix: &str) -> String {
-    format!("/instances/{name}{suffix}")
-}
 
 /// The instance, or a 404 page naming it.
 pub async fn find(state: &AppState, name: &str) -> Result<InstanceView, ConsoleError> {
@@ -175,7 +169,7 @@ pub fn render(
             }
         }
         @if let Some(secret) = &extras.new_secret {
-            (credentials::shown_once(secret))
+            (credential_form::shown_once(secret))
         }
         section.panel #endpoints {
             h2 { "Where senders deliver" }
@@ -192,10 +186,10 @@ pub fn render(
             p.muted { "Senders that fetch a bearer token first (OAuth client credentials) send a Basic credential's username and password to the token URL; the token then works on the webhook URL for " (instance.token_ttl) " s." }
             h3 { "Test delivery" }
             @if let Some(first) = endpoints.first() {
-                (credentials::test_curl(instance, &first.webhook))
+                (credential_form::test_curl(instance, &first.webhook))
             }
         }
-        (credentials::section(admin, instance, extras.draft.as_ref()))
+        (credential_form::section(admin, instance, extras.draft.as_ref()))
         section.panel #delivery-log {
             h2 { "Delivery log" }
             p.muted { "The newest refused requests, newest first. It refreshes itself while this page is open." }

@@ -9,11 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
 use super::admin::{self, Admin, FieldErrors};
+use super::admin::{enabled_badge, path_of};
+use super::blocking;
 use super::form::FormFields;
 use super::incident::time;
 use super::instance_page;
 use super::page::{self, ConsoleError, Notice, Page, Section};
-use super::{blocking, instance_page::path_of};
 use crate::instances::auth_settings::{
     AuthChanges, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TOKEN_TTL,
 };
@@ -97,12 +98,6 @@ fn table(rows: &[(InstanceView, Activity)]) -> Markup {
                 }
             }
         }
-    }
-}
-
-pub fn enabled_badge(enabled: bool) -> Markup {
-    html! {
-        @if enabled { span.badge.on { "enabled" } } @else { span.badge.off { "disabled" } }
     }
 }
 

@@ -12,10 +12,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 
+use super::admin::path_of;
 use super::admin::{self, Admin, FieldErrors};
 use super::blocking;
 use super::form::FormFields;
-use super::instance_page::path_of;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use crate::error::ServiceError;
 use crate::instances::{store, InstanceChanges};

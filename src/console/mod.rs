@@ -9,6 +9,7 @@
 mod admin;
 mod assets;
 mod certificate;
+mod credential_form;
 mod credentials;
 mod feed;
 mod form;

@@ -6,11 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
 
+use super::admin::path_of;
 use super::admin::{self, Admin};
 use super::blocking;
 use super::form::FormFields;
 use super::incident::time;
-use super::instance_page::path_of;
 use super::page::{self, ConsoleError, Notice, Page, Section};
 use crate::instances::store;
 use crate::state::AppState;
