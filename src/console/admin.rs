@@ -9,10 +9,11 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use super::page::ConsoleError;
+use super::page::{ConsoleError, Page, Section};
 use super::sessions::SessionUser;
 use crate::auth::tokens::Role;
 use crate::error::ServiceError;
@@ -248,5 +249,50 @@ pub fn path_of(name: &str, suffix: &str) -> String {
 pub fn enabled_badge(enabled: bool) -> Markup {
     html! {
         @if enabled { span.badge.on { "enabled" } } @else { span.badge.off { "disabled" } }
+    }
+}
+
+/// The breadcrumbs of a page under one instance: Instances / NAME.
+pub fn instance_crumbs(name: &str) -> Markup {
+    html! {
+        p.crumbs { a href="/instances" { "Instances" } " / " a href=(path_of(name, "")) { (name) } }
+    }
+}
+
+/// A page that asks before a change that cannot be undone: what it does, one button that does
+/// it (a POST with the session's CSRF token) and a way back.
+pub struct Confirmation<'a> {
+    pub section: Section,
+    pub crumbs: Markup,
+    pub title: &'a str,
+    pub explanation: Markup,
+    pub action: &'a str,
+    pub button: &'a str,
+    pub cancel: &'a str,
+}
+
+impl Confirmation<'_> {
+    pub fn render(self, admin: &Admin) -> HttpResponse {
+        let page = Page {
+            title: self.title,
+            user: admin,
+            notice: None,
+            section: self.section,
+        };
+        page.render(
+            StatusCode::OK,
+            html! {
+                (self.crumbs)
+                div.confirm #confirm {
+                    h1 { (self.title) }
+                    (self.explanation)
+                    form method="post" action=(self.action) {
+                        (csrf(admin))
+                        button.danger type="submit" { (self.button) }
+                        " " a href=(self.cancel) { "Cancel" }
+                    }
+                }
+            },
+        )
     }
 }

@@ -15,7 +15,7 @@ use super::credential_form::{
 };
 use super::form::FormFields;
 use super::instance_page::{self, Extras};
-use super::page::{self, ConsoleError, Notice, Page, Section};
+use super::page::{self, ConsoleError, Notice, Section};
 use crate::auth::signature::DEFAULT_HEADER;
 use crate::auth::{hash_secret, CredentialSpec};
 use crate::error::ServiceError;
@@ -237,27 +237,20 @@ pub async fn remove_form(
     let credential = credential_of(&state, &name, id).await?;
     let what = describe(&credential);
     let title = format!("Remove the {what}?");
-    let page = Page {
-        title: &title,
-        user: &admin,
-        notice: None,
+    let action = path_of(&name, &format!("/credentials/{id}/remove"));
+    let cancel = path_of(&name, "");
+    Ok(admin::Confirmation {
         section: Section::Instances,
-    };
-    Ok(page.render(
-        StatusCode::OK,
-        html! {
-            p.crumbs { a href="/instances" { "Instances" } " / " a href=(path_of(&name, "")) { (name) } }
-            div.confirm #confirm {
-                h1 { (title) }
-                p { "From the next request, " (name) " refuses deliveries that use it, and bearer tokens issued from it stop working. Other credentials keep working." }
-                form method="post" action=(path_of(&name, &format!("/credentials/{id}/remove"))) {
-                    (admin::csrf(&admin))
-                    button.danger type="submit" { "Remove credential" }
-                    " " a href=(path_of(&name, "")) { "Cancel" }
-                }
-            }
+        crumbs: admin::instance_crumbs(&name),
+        title: &title,
+        explanation: html! {
+            p { "From the next request, " (name) " refuses deliveries that use it, and bearer tokens issued from it stop working. Other credentials keep working." }
         },
-    ))
+        action: &action,
+        button: "Remove credential",
+        cancel: &cancel,
+    }
+    .render(&admin))
 }
 
 /// `POST /instances/{name}/credentials/{id}/remove`.

@@ -524,34 +524,28 @@ pub async fn remove_form(
     })
     .await?;
     let title = format!("Remove {name}?");
-    let page = Page {
-        title: &title,
-        user: &admin,
-        notice: None,
-        section: Section::Instances,
-    };
     let credentials = instance.credentials.len();
-    Ok(page.render(
-        StatusCode::OK,
-        html! {
-            p.crumbs { a href="/instances" { "Instances" } " / " a href=(path_of(&name, "")) { (name) } }
-            div.confirm #confirm {
-                h1 { (title) }
-                p { "Removing the instance " strong { (name) } " removes:" }
-                ul {
-                    li { "its settings and mapping; deliveries to " code { "/instance/execute/" (name) } " are refused with 404 from the next request" }
-                    li { (credentials) " credential" (if credentials == 1 { "" } else { "s" }) " and the bearer tokens issued from them" }
-                    li { (samples) " stored sample" (if samples == 1 { "" } else { "s" }) " and its delivery log" }
-                }
-                p.stays { strong { "Its incidents stay" } ": they remain in the feed and the API, under instance " (name) "." }
-                form method="post" action=(path_of(&name, "/remove")) {
-                    (admin::csrf(&admin))
-                    button.danger type="submit" { "Remove " (name) }
-                    " " a href=(path_of(&name, "")) { "Cancel" }
-                }
+    let button = format!("Remove {name}");
+    let action = path_of(&name, "/remove");
+    let cancel = path_of(&name, "");
+    Ok(admin::Confirmation {
+        section: Section::Instances,
+        crumbs: admin::instance_crumbs(&name),
+        title: &title,
+        explanation: html! {
+            p { "Removing the instance " strong { (name) } " removes:" }
+            ul {
+                li { "its settings and mapping; deliveries to " code { "/instance/execute/" (name) } " are refused with 404 from the next request" }
+                li { (credentials) " credential" (if credentials == 1 { "" } else { "s" }) " and the bearer tokens issued from them" }
+                li { (samples) " stored sample" (if samples == 1 { "" } else { "s" }) " and its delivery log" }
             }
+            p.stays { strong { "Its incidents stay" } ": they remain in the feed and the API, under instance " (name) "." }
         },
-    ))
+        action: &action,
+        button: &button,
+        cancel: &cancel,
+    }
+    .render(&admin))
 }
 
 /// `POST /instances/{name}/remove`.

@@ -300,27 +300,20 @@ pub async fn remove_form(
         .find(|u| u.name == name)
         .ok_or_else(|| ConsoleError::NotFound(format!("There is no user '{name}'")))?;
     let title = format!("Remove user {}?", user.name);
-    let page = Page {
-        title: &title,
-        user: &admin,
-        notice: None,
+    let button = format!("Remove {}", user.name);
+    let action = format!("/users/{}/remove", user.name);
+    Ok(admin::Confirmation {
         section: Section::Users,
-    };
-    Ok(page.render(
-        StatusCode::OK,
-        html! {
-            p.crumbs { a href="/users" { "← Users" } }
-            div.confirm #confirm {
-                h1 { (title) }
-                p { "The " (user.role) " " (user.name) " can no longer sign in, and every session of theirs ends now. Incidents they changed stay as they are." }
-                form method="post" action=(format!("/users/{}/remove", user.name)) {
-                    (admin::csrf(&admin))
-                    button.danger type="submit" { "Remove " (user.name) }
-                    " " a href="/users" { "Cancel" }
-                }
-            }
+        crumbs: html! { p.crumbs { a href="/users" { "← Users" } } },
+        title: &title,
+        explanation: html! {
+            p { "The " (user.role) " " (user.name) " can no longer sign in, and every session of theirs ends now. Incidents they changed stay as they are." }
         },
-    ))
+        action: &action,
+        button: &button,
+        cancel: "/users",
+    }
+    .render(&admin))
 }
 
 /// `POST /users/{name}/remove`.

@@ -98,28 +98,21 @@ pub async fn clear_form(
     let target = name.clone();
     let count = blocking(&state, move |conn| Ok(store::samples(conn, &target)?.len())).await?;
     let title = format!("Clear the samples of {name}?");
-    let page = Page {
-        title: &title,
-        user: &admin,
-        notice: None,
+    let action = path_of(&name, "/samples/clear");
+    let cancel = path_of(&name, "/samples");
+    Ok(admin::Confirmation {
         section: Section::Instances,
-    };
-    Ok(page.render(
-        StatusCode::OK,
-        html! {
-            p.crumbs { a href="/instances" { "Instances" } " / " a href=(path_of(&name, "")) { (name) } }
-            div.confirm #confirm {
-                h1 { (title) }
-                p { "Deletes its " (count) " stored sample" (if count == 1 { "" } else { "s" })
-                    ". Incidents and the instance's settings stay; new deliveries are kept again as they arrive." }
-                form method="post" action=(path_of(&name, "/samples/clear")) {
-                    (admin::csrf(&admin))
-                    button.danger type="submit" { "Clear samples" }
-                    " " a href=(path_of(&name, "/samples")) { "Cancel" }
-                }
-            }
+        crumbs: admin::instance_crumbs(&name),
+        title: &title,
+        explanation: html! {
+            p { "Deletes its " (count) " stored sample" (if count == 1 { "" } else { "s" })
+                ". Incidents and the instance's settings stay; new deliveries are kept again as they arrive." }
         },
-    ))
+        action: &action,
+        button: "Clear samples",
+        cancel: &cancel,
+    }
+    .render(&admin))
 }
 
 /// `POST /instances/{name}/samples/clear`.

@@ -215,27 +215,19 @@ pub async fn revoke_form(
     let id = id.into_inner();
     let token = token_of(&state, id).await?;
     let title = format!("Revoke token '{}'?", token.name);
-    let page = Page {
-        title: &title,
-        user: &admin,
-        notice: None,
+    let action = format!("/tokens/{id}/revoke");
+    Ok(admin::Confirmation {
         section: Section::Tokens,
-    };
-    Ok(page.render(
-        StatusCode::OK,
-        html! {
-            p.crumbs { a href="/tokens" { "← API tokens" } }
-            div.confirm #confirm {
-                h1 { (title) }
-                p { "Whatever uses this " (token.role) " token gets 401 from the next request. This cannot be undone; a new token can be created." }
-                form method="post" action=(format!("/tokens/{id}/revoke")) {
-                    (admin::csrf(&admin))
-                    button.danger type="submit" { "Revoke token" }
-                    " " a href="/tokens" { "Cancel" }
-                }
-            }
+        crumbs: html! { p.crumbs { a href="/tokens" { "← API tokens" } } },
+        title: &title,
+        explanation: html! {
+            p { "Whatever uses this " (token.role) " token gets 401 from the next request. This cannot be undone; a new token can be created." }
         },
-    ))
+        action: &action,
+        button: "Revoke token",
+        cancel: "/tokens",
+    }
+    .render(&admin))
 }
 
 /// `POST /tokens/{id}/revoke`.
