@@ -10,12 +10,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn admin_token(env: &TestEnv) -> String {
-    env.ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string()
-}
-
 fn answer(response: reqwest::blocking::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().unwrap();
@@ -29,7 +23,7 @@ fn answer(response: reqwest::blocking::Response) -> (u16, Value) {
 fn an_unknown_query_parameter_on_any_api_route_is_400_naming_it() {
     let env = TestEnv::new();
     env.add_instance("known", "u", "p", &[]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let c = client();
     let requests = [
@@ -97,7 +91,7 @@ fn an_unknown_query_parameter_on_any_api_route_is_400_naming_it() {
 fn malformed_api_bodies_are_4xx_json_errors() {
     let env = TestEnv::new();
     env.add_instance("known", "u", "p", &[]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let c = client();
     let bodies = [
@@ -182,7 +176,7 @@ fn trickled(server: &TestServer, head_and_part: &str) -> (String, Duration) {
 fn api_and_token_bodies_that_never_finish_are_408_after_the_body_timeout() {
     let env = TestEnv::new();
     env.add_instance("slow", "u", "p", &[]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let config = env.path("intake.toml");
     std::fs::write(&config, "[limits]\nbody_timeout_ms = 1000\n").unwrap();
     let server = env.serve(&["--config", config.to_str().unwrap()]);

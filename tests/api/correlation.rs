@@ -317,10 +317,7 @@ fn a_resolving_delivery_resolves_and_the_next_one_opens_a_new_incident() {
 fn analysts_change_status_over_http_and_the_cli() {
     let env = TestEnv::new();
     env.add_instance("s", "u", "p", &[]);
-    let analyst = env
-        .ok(&["token", "create", "--role", "analyst"], None)
-        .trim()
-        .to_string();
+    let analyst = env.api_token("analyst");
     let server = env.serve(&[]);
     let (_, created) = post_json(&server.execute_url("s"), AUTH, r#"{"name":"x"}"#);
     let id = created[0]["id"].as_i64().unwrap();

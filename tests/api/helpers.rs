@@ -242,6 +242,13 @@ impl TestEnv {
         child.wait_with_output().expect("intake output")
     }
 
+    /// A new API token with `role`, created with the CLI as an admin would.
+    pub fn api_token(&self, role: &str) -> String {
+        self.ok(&["token", "create", "--role", role], None)
+            .trim()
+            .to_string()
+    }
+
     /// Runs a command that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);

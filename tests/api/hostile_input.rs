@@ -60,10 +60,7 @@ fn unreadable_json_values_are_refused_and_out_of_range_timestamps_use_the_receiv
 fn oversized_jsonpath_indexes_are_refused_and_blank_literals_name_nothing() {
     let env = TestEnv::new();
     env.add_instance("mapped", "u", "p", &[]);
-    let admin = env
-        .ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string();
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let patch = |mapping: Value| {
         let response = client()

@@ -152,10 +152,7 @@ fn a_custom_mapping_file_maps_and_classifies_and_bad_ones_are_refused() {
 fn a_mapping_is_tested_against_stored_samples_before_it_is_saved() {
     let env = TestEnv::new();
     env.add_instance("cato", "u", "p", &["--store-samples"]);
-    let admin = {
-        let out = env.ok(&["token", "create", "--role", "admin"], None);
-        out.trim().to_string()
-    };
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     post_json(
         &server.execute_url("cato"),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use crate::observability::{metrics_text, send, token, value};
+use crate::observability::{metrics_text, send, value};
 
 const LAST_RECEIVED: &str = "intake_last_received_timestamp_seconds";
 
@@ -13,7 +13,7 @@ fn the_last_received_gauge_reads_the_stored_time_after_a_restart() {
     let env = TestEnv::new();
     env.add_instance("steady", "u", "Steady-Secret-1", &[]);
     env.add_instance("quiet", "u", "Quiet-Secret-1", &[]);
-    let analyst = token(&env, "analyst");
+    let analyst = env.api_token("analyst");
     let mut server = env.serve(&[]);
     assert_eq!(send(&server, "steady", "Steady-Secret-1", "{}"), 200);
     let series = format!(r#"{LAST_RECEIVED}{{instance="steady"}}"#);
@@ -38,7 +38,7 @@ fn a_removed_instance_leaves_the_metrics() {
     let env = TestEnv::new();
     env.add_instance("stays", "u", "Stays-Secret-1", &[]);
     env.add_instance("leaves", "u", "Leaves-Secret-1", &[]);
-    let analyst = token(&env, "analyst");
+    let analyst = env.api_token("analyst");
     let server = env.serve(&[]);
     assert_eq!(send(&server, "stays", "Stays-Secret-1", "{}"), 200);
     assert_eq!(send(&server, "leaves", "Leaves-Secret-1", "{}"), 200);

@@ -6,12 +6,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn admin_token(env: &TestEnv) -> String {
-    env.ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string()
-}
-
 /// Sends a token request; returns status, headers and parsed body.
 fn token_request(
     request: reqwest::blocking::RequestBuilder,
@@ -64,7 +58,7 @@ fn metrics(server: &TestServer, admin: &str) -> String {
 fn the_token_endpoint_reads_the_pair_from_every_place_clients_send_it() {
     let env = TestEnv::new();
     env.add_instance("cii", "cii-client", "Cl1ent-S3cret", &[]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let url = server.url("/instance/token/cii");
     let c = client();
@@ -202,7 +196,7 @@ fn bearer_tokens_expire_belong_to_one_instance_and_die_with_their_credential() {
     let env = TestEnv::new();
     env.add_instance("short", "client", "s3cret-short", &["--token-ttl", "2"]);
     env.add_instance("other", "client", "s3cret-other", &[]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let shown = env.json(&["instance", "show", "short", "--json"]);
     assert_eq!(shown["token_ttl"], 2);
     let server = env.serve(&[]);
@@ -379,7 +373,7 @@ fn a_saturated_password_checker_answers_503_on_the_token_endpoint_and_on_ingest(
 fn a_token_ttl_given_at_creation_is_the_issued_tokens_lifetime() {
     let env = TestEnv::new();
     env.add_instance("by-cli", "client", "s3cret-cli", &["--token-ttl", "90"]);
-    let admin = admin_token(&env);
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let created = client()
         .post(server.url("/api/v1/instances"))

@@ -6,12 +6,6 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-pub fn token(env: &TestEnv, role: &str) -> String {
-    env.ok(&["token", "create", "--role", role], None)
-        .trim()
-        .to_string()
-}
-
 pub fn metrics_text(server: &TestServer, token: &str) -> String {
     let response = client()
         .get(server.url("/metrics"))
@@ -64,7 +58,7 @@ pub fn send(server: &TestServer, instance: &str, password: &str, body: &str) -> 
 fn metrics_count_each_outcome_and_reason_exactly() {
     let env = TestEnv::new();
     env.add_instance("m", "u", "Metric-Secret-1", &[]);
-    let analyst = token(&env, "analyst");
+    let analyst = env.api_token("analyst");
     let server = env.serve(&[]);
     let before = metrics_text(&server, &analyst);
 
@@ -151,7 +145,7 @@ fn metrics_count_each_outcome_and_reason_exactly() {
 #[test]
 fn metrics_need_an_api_token_unless_public() {
     let env = TestEnv::new();
-    let analyst = token(&env, "analyst");
+    let analyst = env.api_token("analyst");
     let server = env.serve(&[]);
     let anonymous = client().get(server.url("/metrics")).send().unwrap();
     assert_eq!(anonymous.status(), 401);
@@ -175,8 +169,8 @@ fn metrics_need_an_api_token_unless_public() {
 fn refused_requests_are_logged_with_their_reason_and_no_secret() {
     let env = TestEnv::new();
     env.add_instance("log", "u", "Right-Secret-Pw", &[]);
-    let admin = token(&env, "admin");
-    let analyst = token(&env, "analyst");
+    let admin = env.api_token("admin");
+    let analyst = env.api_token("analyst");
     let server = env.serve(&[]);
     let refused = client()
         .post(server.execute_url("log"))
@@ -255,7 +249,7 @@ fn refused_requests_are_logged_with_their_reason_and_no_secret() {
 fn the_delivery_log_keeps_the_newest_n_per_instance() {
     let env = TestEnv::new();
     env.add_instance("flood", "u", "p", &[]);
-    let admin = token(&env, "admin");
+    let admin = env.api_token("admin");
     let config = write_config(
         &env,
         "delivery_log_limit = 5\ntrusted_proxies = [\"127.0.0.1\"]\n",
@@ -297,7 +291,7 @@ fn the_delivery_log_keeps_the_newest_n_per_instance() {
 fn deliveries_to_unknown_names_are_counted_but_not_stored() {
     let env = TestEnv::new();
     env.add_instance("real", "u", "p", &[]);
-    let admin = token(&env, "admin");
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     for n in 0..20 {
         assert_eq!(send(&server, &format!("ghost-{n}"), "p", "{}"), 404);
@@ -331,7 +325,7 @@ fn deliveries_to_unknown_names_are_counted_but_not_stored() {
 fn instances_show_their_last_accepted_delivery_and_24h_counts() {
     let env = TestEnv::new();
     env.add_instance("seen", "u", "p", &[]);
-    let admin = token(&env, "admin");
+    let admin = env.api_token("admin");
     let fresh = env.json(&["instance", "show", "seen", "--json"]);
     assert!(fresh["last_accepted"].is_null());
     assert_eq!(fresh["accepted_24h"], 0);
@@ -434,7 +428,7 @@ fn updates_duplicates_mapping_errors_and_signature_refusals_are_counted_exactly(
         ],
         Some("Stripe-Signing-Secret"),
     );
-    let admin = token(&env, "admin");
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let before = metrics_text(&server, &admin);
 

@@ -40,10 +40,7 @@ fn excess_requests_get_429_with_retry_after_and_other_instances_are_unaffected()
         env.json(&["instance", "show", "free", "--json"])["rate_limit"],
         Value::Null
     );
-    let admin = env
-        .ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string();
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
 
     for _ in 0..3 {
@@ -172,10 +169,7 @@ fn token_requests_count_against_the_instance_rate_limit() {
 fn a_rate_limit_and_burst_set_through_the_api_apply_to_the_next_request() {
     let env = TestEnv::new();
     env.add_instance("tuned", "sender", "Sender-Pa55", &[]);
-    let admin = env
-        .ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string();
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let patch = |body: Value| {
         let response = client()

@@ -30,8 +30,7 @@ fn two_replicas_store_twenty_thousand_events_with_distinct_ids_and_share_credent
         ],
         Some("pw-old"),
     );
-    let token = env.ok(&["token", "create", "--role", "admin"], None);
-    let token = token.trim().to_string();
+    let token = env.api_token("admin");
     let a = env.serve(&[]);
     let b = env.sharing_database().serve(&[]);
     let urls = [a.execute_url("shared"), b.execute_url("shared")];

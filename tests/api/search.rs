@@ -8,12 +8,6 @@ use crate::helpers::*;
 
 const AUTH: Option<(&str, &str)> = Some(("u", "p"));
 
-fn analyst_token(env: &TestEnv) -> String {
-    env.ok(&["token", "create", "--role", "analyst"], None)
-        .trim()
-        .to_string()
-}
-
 /// `mon` maps name, severity, dedup key and labels from the payload; `plain` has no mapping.
 fn two_instances(env: &TestEnv) {
     let file = env.path("mon.json");
@@ -75,7 +69,7 @@ fn names(server: &TestServer, token: &str, query: &str) -> Vec<String> {
 fn every_filter_narrows_the_list_and_filters_combine() {
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     seed(&server);
     let names = |query: &str| names(&server, &token, query);
@@ -167,7 +161,7 @@ fn every_filter_narrows_the_list_and_filters_combine() {
 #[test]
 fn bad_filter_parameters_are_refused_naming_them() {
     let env = TestEnv::new();
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     for path in [
         "/api/v1/incidents",
@@ -197,7 +191,7 @@ fn bad_filter_parameters_are_refused_naming_them() {
 fn facets_count_every_matching_incident_by_instance_type_status_and_severity() {
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     seed(&server);
     let facets = |query: &str| {
@@ -244,7 +238,7 @@ fn facets_count_every_matching_incident_by_instance_type_status_and_severity() {
 fn updated_incidents_are_found_by_their_new_text_only() {
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     seed(&server);
     // A dedup-key delivery replaces the payload and the labels.
@@ -318,7 +312,7 @@ fn the_migration_indexes_incidents_stored_before_it() {
     use diesel_migrations::MigrationHarness;
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     // Back to the schema before search, then incidents stored without its indexes.
     let db = intake::storage::Database::open(&env.db_url).unwrap();
     let mut conn = db.connect().unwrap();
@@ -362,7 +356,7 @@ fn the_migration_indexes_incidents_stored_before_it() {
 fn filtered_pages_visit_each_match_once_while_new_ones_arrive() {
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     let batch = |from: usize, word: &str| {
         let events: Vec<Value> = (from..from + 10)
@@ -424,7 +418,7 @@ fn postgres_only_facet_counts_stay_exact_through_concurrent_writes_and_folds() {
     use diesel::prelude::*;
     let env = TestEnv::new();
     two_instances(&env);
-    let token = analyst_token(&env);
+    let token = env.api_token("analyst");
     let server = env.serve(&[]);
     let severities = ["critical", "high", "low"];
     std::thread::scope(|scope| {

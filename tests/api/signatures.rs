@@ -307,10 +307,7 @@ fn stripe_and_slack_signatures_with_their_timestamps() {
 fn generic_rules_rotate_through_the_api_and_secrets_are_never_in_clear() {
     let env = TestEnv::new().keyed();
     env.add_instance("grafana", "basic-user", "Basic-Pa55word", &[]);
-    let admin = env
-        .ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string();
+    let admin = env.api_token("admin");
     let server = env.serve(&[]);
     let add = |body: Value| {
         let response = client()
@@ -466,10 +463,7 @@ fn assert_postgres_needs_the_key(env: &TestEnv, out: &std::process::Output) {
 #[test]
 fn timestamp_schemes_refuse_stale_and_far_future_timestamps_and_accept_those_within_tolerance() {
     let env = TestEnv::new().keyed();
-    let admin = env
-        .ok(&["token", "create", "--role", "admin"], None)
-        .trim()
-        .to_string();
+    let admin = env.api_token("admin");
     let svix_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let svix_key = base64::engine::general_purpose::STANDARD
         .decode(&svix_secret["whsec_".len()..])
