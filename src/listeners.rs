@@ -1,4 +1,4 @@
-//! Per-instance listeners (SPEC 7, parity with XSOAR's per-instance listen port): an instance
+//! Per-instance listeners (parity with XSOAR's per-instance listen port): an instance
 //! with a `listen_port` is also served on that port at `POST /` (and at the normal paths),
 //! over HTTPS with its own certificate when it has one.
 //!

@@ -1,4 +1,4 @@
-//! Timestamps: the forms a sender's `occurred` may take (SPEC 2.4), and the one form
+//! Timestamps: the forms a sender's `occurred` may take, and the one form
 //! intake answers with (RFC 3339, UTC).
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};

@@ -1,4 +1,4 @@
-//! HTTPS (SPEC 7): a PEM certificate chain and key become a rustls configuration (TLS 1.2 and
+//! HTTPS: a PEM certificate chain and key become a rustls configuration (TLS 1.2 and
 //! 1.3 only, ring provider). The pair sits behind an atomic swap: a reload (SIGHUP) validates
 //! the new files first and only then replaces the pair, so a bad new pair never stops the
 //! old one from serving. In-flight connections keep the pair they started with.

@@ -1,4 +1,4 @@
-//! The admin and analyst interface under `/api/v1` (SPEC 4): Bearer tokens with roles,
+//! The admin and analyst interface under `/api/v1`: Bearer tokens with roles,
 //! incidents with filters and keyset pagination, NDJSON export, instance management,
 //! credentials, samples, and installing the HTTPS certificate.
 //!

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 /// XSOAR's convention: this username prefix turns a credential into a header rule.
 pub const HEADER_PREFIX: &str = "_header:";
 
-/// What an admin asked for, parsed from a username (SPEC 1, XSOAR convention).
+/// What an admin asked for, parsed from a username (the XSOAR convention).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CredentialSpec {
     Basic { username: String },

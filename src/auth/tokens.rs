@@ -1,4 +1,4 @@
-//! API tokens (SPEC 4): `admin` does everything, `analyst` reads incidents and samples.
+//! API tokens: `admin` does everything, `analyst` reads incidents and samples.
 //! A token is shown once when created; only its SHA-256 is stored.
 
 use base64::Engine;

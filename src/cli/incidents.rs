@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::incidents::{self, IncidentFilter};
 use crate::instances::store;
 
-/// The incident filters of the API, as flags of the same names (SPEC 4); each list flag is
+/// The incident filters of the API, as flags of the same names; each list flag is
 /// repeatable or comma-separated.
 #[derive(Debug, clap::Args)]
 pub struct IncidentFilterArgs {

@@ -1,4 +1,4 @@
-//! The command line (SPEC 4): `serve`, `migrate`, `instance …`, `incidents …`, `samples`.
+//! The command line: `serve`, `migrate`, `instance …`, `incidents …`, `samples`.
 //! Commands call the same store functions as the HTTP API. Secrets are read from stdin only.
 
 mod access;

@@ -1,5 +1,5 @@
 //! The incident feed (`/incidents`): newest first, keyset pages, the free-text search and
-//! every filter of SPEC 4, with the whole state in the URL under the API's parameter names,
+//! every incident filter, with the whole state in the URL under the API's parameter names,
 //! so a link shows the same rows to whoever opens it.
 //!
 //! The page itself runs one indexed query (a page of rows). The facet counts, which may scan

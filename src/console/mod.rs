@@ -1,4 +1,4 @@
-//! The web console (SPEC 10), served by the same binary on the same listeners: server-rendered
+//! The web console, served by the same binary on the same listeners: server-rendered
 //! HTML (maud) with a small stylesheet and script embedded in the binary, no framework and no
 //! build step.
 //!

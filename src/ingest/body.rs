@@ -1,4 +1,4 @@
-//! Turns a request body into the elements that become incidents (SPEC 2.3, 2.7, 2.8).
+//! Turns a request body into the elements that become incidents.
 //! Pure: bytes in, objects or a client error out.
 
 use serde_json::value::RawValue;
@@ -12,7 +12,7 @@ use crate::error::ApiError;
 pub enum Element<'a> {
     /// A JSON object's text, borrowed from the body: it is stored as it came, not re-serialised.
     Json(&'a RawValue),
-    /// Form fields (SPEC 2.7).
+    /// Form fields.
     Form(Map<String, Value>),
 }
 

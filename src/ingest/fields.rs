@@ -1,4 +1,4 @@
-//! One element → one incident, with XSOAR's field rules (SPEC 2.4, 2.5). Pure.
+//! One element → one incident, with XSOAR's field rules. Pure.
 //!
 //! The fast path reads only `name`, `type`, `occurred` and `rawJson`/`raw_json` out of the
 //! element's text and stores the text itself as `raw_json`, with the `headers` key spliced

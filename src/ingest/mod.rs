@@ -1,6 +1,6 @@
 //! `POST /instance/execute/{name}` (and the XSOAR 8 alias): authenticate the sender before
 //! reading the body, turn the body into incidents, store them all in one transaction
-//! through the writer, and answer only after the commit (SPEC 2).
+//! through the writer, and answer only after the commit.
 
 mod admission;
 pub mod body;
@@ -400,7 +400,7 @@ const CREDENTIAL_HEADERS: [HeaderName; 3] = [
 ];
 
 /// The request headers as a JSON object's text: names lower-cased (repeated headers joined
-/// with ", "), without any header that carries a credential (SPEC 2.5).
+/// with ", "), without any header that carries a credential.
 fn redacted_headers(headers: &HeaderMap, secret_headers: &[HeaderName]) -> String {
     let mut fields: BTreeMap<&str, String> = BTreeMap::new();
     for (name, value) in headers {

@@ -9,7 +9,7 @@ pub const DEFAULT_SAMPLE_LIMIT: i32 = 20;
 /// The most samples an instance may keep.
 pub const MAX_SAMPLE_LIMIT: i32 = 10_000;
 
-/// An instance as shown to admins (SPEC 4). Never carries a secret or a hash.
+/// An instance as shown to admins. Never carries a secret or a hash.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct InstanceView {
     pub name: String,
@@ -160,7 +160,7 @@ pub fn validate_mapping(
         .transpose()
 }
 
-/// 1-64 characters of `[A-Za-z0-9_-]` (SPEC 1).
+/// 1-64 characters of `[A-Za-z0-9_-]`.
 pub fn validate_name(name: &str) -> Result<(), ServiceError> {
     let valid = (1..=64).contains(&name.len())
         && name

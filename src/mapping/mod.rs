@@ -1,4 +1,4 @@
-//! Field mapping (SPEC 5): derives incident fields from arbitrary payloads. Pure: a compiled
+//! Field mapping: derives incident fields from arbitrary payloads. Pure: a compiled
 //! [`Mapping`] and a payload in, field values out; no I/O, so it is tested with plain values.
 //!
 //! A mapping document is JSON (see docs/mapping.md). It is compiled once — JSONPaths parsed,

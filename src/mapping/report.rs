@@ -1,4 +1,4 @@
-//! Testing a mapping against stored samples before saving it (SPEC 5): what each sample
+//! Testing a mapping against stored samples before saving it: what each sample
 //! would become, and how many map fully (name and occurred from the data, not defaults).
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! SPEC 4 HTTP interface: tokens and roles, instances, credentials, incidents, samples, TLS.
+//! The HTTP interface: tokens and roles, instances, credentials, incidents, samples, TLS.
 
 use std::collections::HashSet;
 use std::time::Duration;

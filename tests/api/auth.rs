@@ -1,4 +1,4 @@
-//! SPEC 2.2: authentication before the body, rules, rotation, anonymous opt-in, hashing.
+//! Authentication before the body, rules, rotation, anonymous opt-in, hashing.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! SPEC 4 CLI: instance management, JSON output, and refusals that name the problem.
+//! The CLI: instance management, JSON output, and refusals that name the problem.
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! SPEC 6: dedup keys update the open incident, history is kept as events, response shapes.
+//! Dedup keys update the open incident, history is kept as events, response shapes.
 
 use std::collections::HashSet;
 

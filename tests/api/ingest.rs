@@ -1,4 +1,4 @@
-//! SPEC 2: bodies, field rules, responses, and all-or-nothing storage.
+//! Bodies, field rules, responses, and all-or-nothing storage.
 
 use serde_json::{json, Value};
 

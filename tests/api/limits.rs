@@ -1,4 +1,4 @@
-//! SPEC 2.8: body size, array length and nesting depth, defaults and configured.
+//! Body size, array length and nesting depth, defaults and configured.
 
 use crate::helpers::*;
 

@@ -1,4 +1,4 @@
-//! SPEC 5 end to end: presets and custom mappings on the ingest path, validation when saved,
+//! Mapping end to end: presets and custom mappings on the ingest path, validation when saved,
 //! and testing a mapping against stored samples (CLI and API).
 
 use serde_json::{json, Value};

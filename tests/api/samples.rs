@@ -1,4 +1,4 @@
-//! SPEC 3: samples are kept per instance in the database, newest N, without duplicates.
+//! Samples are kept per instance in the database, newest N, without duplicates.
 
 use serde_json::{json, Value};
 

@@ -1,4 +1,4 @@
-//! SPEC 4 search: every incident filter (alone and combined) on the list, the export and the
+//! Search: every incident filter (alone and combined) on the list, the export and the
 //! CLI, free text over names and payloads, facet counts, and the indexes behind them kept in
 //! step by every write path (new incidents, dedup updates, PUT, status changes, migration).
 

@@ -1,4 +1,4 @@
-//! SPEC 12: slow and idle clients (slowloris: headers trickled a byte at a time; idle
+//! Slow and idle clients (slowloris: headers trickled a byte at a time; idle
 //! keep-alive connections; bodies that never finish) cannot stop others from being served.
 //! Timeouts and caps come from the `[http]` section of the configuration.
 

@@ -1,4 +1,4 @@
-//! SPEC 7: HTTPS with rustls, validation with clear errors, reload on SIGHUP.
+//! HTTPS with rustls, validation with clear errors, reload on SIGHUP.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
