@@ -1,0 +1,1 @@
+INSERT INTO incident_text (incident_text, rank) VALUES ('automerge', 4);
