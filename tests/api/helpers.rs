@@ -558,3 +558,30 @@ pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `intake tls self-signed` into `dir` (created if missing) for `days`; returns (ca, cert, key).
+pub fn self_signed(
+    env: &TestEnv,
+    dir: &std::path::Path,
+    days: &str,
+) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    env.ok(
+        &[
+            "tls",
+            "self-signed",
+            "--hostname",
+            "localhost",
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--days",
+            days,
+        ],
+        None,
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}

@@ -14,28 +14,6 @@ fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
 }
 
-/// `intake tls self-signed` into `dir`; returns (ca, cert, key).
-fn self_signed(env: &TestEnv, dir: &Path, days: &str) -> (PathBuf, PathBuf, PathBuf) {
-    env.ok(
-        &[
-            "tls",
-            "self-signed",
-            "--hostname",
-            "localhost",
-            "--out-dir",
-            dir.to_str().unwrap(),
-            "--days",
-            days,
-        ],
-        None,
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
-
 /// A client that trusts only these CAs and reports the server's certificate.
 fn tls_client(cas: &[&Path], max_tls12: bool) -> reqwest::blocking::Client {
     let mut builder = reqwest::blocking::Client::builder()

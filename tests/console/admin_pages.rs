@@ -1,7 +1,7 @@
 //! Samples, API tokens, users and the certificate in the admin pages, each checked against
 //! what the rest of the product then does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
@@ -163,29 +163,6 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
     ] {
         assert!(log.contains(line), "{line} in {log}");
     }
-}
-
-/// `intake tls self-signed` into `dir` for `days`; returns (ca, cert, key).
-fn self_signed(env: &TestEnv, dir: &Path, days: &str) -> (PathBuf, PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    env.ok(
-        &[
-            "tls",
-            "self-signed",
-            "--hostname",
-            "localhost",
-            "--out-dir",
-            dir.to_str().unwrap(),
-            "--days",
-            days,
-        ],
-        None,
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
 }
 
 /// The DER of the certificate the HTTPS listener presents now.
