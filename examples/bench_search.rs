@@ -17,6 +17,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::StreamExt;
+use intake::incidents::search::search_text;
 use intake::incidents::{store, IncidentFilter};
 use intake::storage::writer::{NewIncident, WriteBatch, WriteError, Writer};
 use intake::storage::{Conn, Database};
@@ -166,13 +167,15 @@ fn incident(rng: &mut StdRng, n: u64, total: u64, start: NaiveDateTime) -> NewIn
                     "x-request-id": format!("{:032x}", rng.gen::<u128>())},
     });
     let dedup = rng.gen_range(0..50) == 0;
+    let raw_json = raw.to_string();
     NewIncident {
         instance,
+        search_text: search_text(&name, &raw_json),
         name,
         type_: Some(type_.to_string()),
         occurred,
         created,
-        raw_json: raw.to_string(),
+        raw_json,
         severity: Some(severity.to_string()),
         dedup_key: dedup.then(|| format!("dk-{n}")),
         labels: Some(

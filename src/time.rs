@@ -14,8 +14,8 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
 
 /// A time as SQLite stores diesel's `Timestamp`: chrono's `%F %T%.f` ("2026-11-23
 /// 10:00:01.123", fractional digits in threes, none for whole seconds), written digit by
-/// digit. The writer formats two a row, and chrono's format machinery was 5 % of its thread
-/// (one call: chrono 503 ns, `write!` with padded integers 285 ns, this 66 ns).
+/// digit. The writer formats two a row, and chrono's format machinery is several times slower
+/// than this (docs/decisions.md, "Timestamps formatted digit by digit").
 /// Years outside 0-9999 and leap seconds go through chrono.
 // Only ASCII digits and separators are pushed, so the final UTF-8 check cannot fail.
 #[allow(clippy::expect_used)]

@@ -225,8 +225,8 @@ struct Count {
 }
 
 /// Which index leads on SQLite (PostgreSQL's planner chooses for itself): free text, else a
-/// label, else a time range that a capped count of its index entries finds narrow, else the
-/// incidents newest first.
+/// label, else a time range (of the given instances) that a capped count of its index entries
+/// finds narrow, else the incidents newest first.
 fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryResult<Driver> {
     if !matches!(conn, Conn::Sqlite(_)) {
         return Ok(Driver::Incidents);
@@ -241,12 +241,19 @@ fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryRes
         return Ok(Driver::Incidents);
     }
     let mut probe = Sql::default();
-    probe.push("SELECT count(*) AS n FROM (SELECT 1 FROM incidents WHERE 1 = 1");
+    // The index holds (occurred, instance): the count reads index entries only.
+    probe.push(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM incidents i INDEXED BY incidents_occurred \
+         WHERE 1 = 1",
+    );
     if let Some(t) = filter.occurred_after {
-        probe.push(" AND occurred >= ").time(t);
+        probe.push(" AND i.occurred >= ").time(t);
     }
     if let Some(t) = filter.occurred_before {
-        probe.push(" AND occurred < ").time(t);
+        probe.push(" AND i.occurred < ").time(t);
+    }
+    if !filter.instance.is_empty() {
+        probe.any_of("i.instance", &filter.instance);
     }
     probe.push(" LIMIT ").int(cap).push(")");
     let n = load::<Count>(conn, probe)?.first().map_or(cap, |c| c.n);
@@ -485,7 +492,7 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
 pub fn index_new_sqlite(
     conn: &mut diesel::SqliteConnection,
     ids: &[i64],
-    texts: &[String],
+    texts: &[&str],
 ) -> QueryResult<()> {
     let mut start = 0;
     while start < ids.len() {
@@ -506,9 +513,9 @@ pub fn index_new_sqlite(
     Ok(())
 }
 
-/// Replaces one incident's free-text entry, after its name or payload changed.
-pub fn reindex_one(conn: &mut Conn, id: i64, name: &str, raw_json: &str) -> QueryResult<()> {
-    let text = search_text(name, raw_json);
+/// Replaces one incident's free-text entry (its words: `search_text`), after its name or
+/// payload changed.
+pub fn reindex_one(conn: &mut Conn, id: i64, text: &str) -> QueryResult<()> {
     match conn {
         Conn::Sqlite(c) => {
             diesel::sql_query("INSERT OR REPLACE INTO incident_text (rowid, body) VALUES (?, ?)")

@@ -192,7 +192,11 @@ pub fn update_from_delivery(
         }
         record_update(conn, id, delivery.received, &delivery.raw_json)?;
         let updated = get(conn, id)?;
-        search::reindex_one(conn, id, &updated.name, &delivery.raw_json)?;
+        search::reindex_one(
+            conn,
+            id,
+            &search::search_text(&updated.name, &delivery.raw_json),
+        )?;
         Ok(updated)
     })
 }

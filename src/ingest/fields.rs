@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::body::{raw_kind, Element};
 use crate::error::ApiError;
+use crate::incidents::search::search_text;
 use crate::instances::InstanceConfig;
 use crate::mapping::kind_of;
 use crate::storage::writer::{NewIncident, NewSample};
@@ -133,14 +134,17 @@ fn prepare_text(
         Some(r) => from_text(r.get()).unwrap_or(Value::Null),
     };
     let mut warnings = Vec::new();
+    let name = text_field(envelope.name).unwrap_or_else(|| DEFAULT_NAME.to_string());
+    let raw_json = with_headers(raw_json, ctx.headers);
     Ok(Some(Prepared {
         incident: NewIncident {
             instance: ctx.instance.name.clone(),
-            name: text_field(envelope.name).unwrap_or_else(|| DEFAULT_NAME.to_string()),
+            search_text: search_text(&name, &raw_json),
+            name,
             type_: text_field(envelope.type_).or_else(|| ctx.instance.incident_type.clone()),
             occurred: occurred_or_received(&occurred, ctx, &mut warnings),
             created: ctx.received,
-            raw_json: with_headers(raw_json, ctx.headers),
+            raw_json,
             severity: None,
             dedup_key: None,
             labels: None,
@@ -219,20 +223,23 @@ fn prepare_object(
                 &mut warnings,
             ),
         };
+        let name = mapped
+            .name
+            .or_else(|| own_text("name"))
+            .unwrap_or_else(|| DEFAULT_NAME.to_string());
+        let raw_json = Value::Object(raw).to_string();
         prepared.push(Prepared {
             incident: NewIncident {
                 instance: ctx.instance.name.clone(),
-                name: mapped
-                    .name
-                    .or_else(|| own_text("name"))
-                    .unwrap_or_else(|| DEFAULT_NAME.to_string()),
+                search_text: search_text(&name, &raw_json),
+                name,
                 type_: mapped
                     .type_
                     .or_else(|| own_text("type"))
                     .or_else(|| ctx.instance.incident_type.clone()),
                 occurred,
                 created: ctx.received,
-                raw_json: Value::Object(raw).to_string(),
+                raw_json,
                 severity: mapped.severity,
                 dedup_key: mapped.dedup_key,
                 labels: (!mapped.labels.is_empty())

@@ -9,7 +9,6 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
 
 use super::batch::NewIncident;
-use crate::incidents::search::search_text;
 use crate::storage::schema::incidents;
 use crate::storage::Conn;
 use crate::time::sqlite_text;
@@ -71,7 +70,7 @@ struct PgInsertIncidents<'a> {
     labels: Vec<Option<&'a str>>,
     status: Vec<&'a str>,
     /// Each row's free-text words (see `incidents::search`), made a `tsvector` by the INSERT.
-    search_text: Vec<String>,
+    search_text: Vec<&'a str>,
 }
 
 impl diesel::query_builder::QueryId for PgInsertIncidents<'_> {
@@ -128,7 +127,7 @@ impl RunQueryDsl<PgConnection> for PgInsertIncidents<'_> {}
 /// SQLite: one multi-row INSERT of exactly `N` rows. Its query id is a
 /// marker per `N`, so diesel prepares the statement once per size and connection and caches
 /// it. (diesel caches no `Vec` insert, and preparing a multi-row INSERT cost more than running
-/// it: 12 % of the writer's time under `make bench` (a).) Timestamps are bound as the text
+/// it; docs/decisions.md, "Power-of-two multi-row INSERTs".) Timestamps are bound as the text
 /// diesel would store for them, formatted beforehand by [`sqlite_text`].
 struct SqliteInsertIncidents<'a, const N: usize> {
     rows: &'a [IncidentRow<'a>],
@@ -204,8 +203,13 @@ diesel::define_sql_function! {
     fn last_insert_rowid() -> BigInt;
 }
 
-/// Inserts new incidents with multi-row INSERTs; returns their ids in input order.
-pub(super) fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> QueryResult<Vec<i64>> {
+/// Inserts new incidents with multi-row INSERTs, with `texts[n]` the free-text words of
+/// `rows[n]`; returns their ids in input order.
+pub(super) fn insert_plain(
+    conn: &mut Conn,
+    rows: Vec<IncidentRow<'_>>,
+    texts: &[&str],
+) -> QueryResult<Vec<i64>> {
     match conn {
         Conn::Sqlite(c) => {
             let mut ids = Vec::with_capacity(rows.len());
@@ -219,8 +223,8 @@ pub(super) fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> Query
                                 // The statement's rows take consecutive ids ending at the last
                                 // one inserted: AUTOINCREMENT gives each new row one more than
                                 // the largest id yet, and this connection holds the write lock.
-                                // (`RETURNING id` gathers the ids in a temporary b-tree: it
-                                // cost the writer 15-18 % of its time under (a) and (b).)
+                                // (`RETURNING id` gathers the ids in a temporary b-tree, a
+                                // large share of the writer's time; docs/decisions.md.)
                                 SqliteInsertIncidents::<$n>::new(&rest[..$n]).execute(c)?;
                                 let last: i64 = diesel::select(last_insert_rowid()).get_result(c)?;
                                 ids.extend(last - $n + 1..=last);
@@ -232,11 +236,7 @@ pub(super) fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> Query
                 };
             }
             fixed_chunks!(256, 128, 64, 32, 16, 8, 4, 2, 1);
-            let texts: Vec<String> = rows
-                .iter()
-                .map(|r| search_text(r.name, r.raw_json))
-                .collect();
-            crate::incidents::search::index_new_sqlite(c, &ids, &texts)?;
+            crate::incidents::search::index_new_sqlite(c, &ids, texts)?;
             Ok(ids)
         }
         Conn::Pg(c) => {
@@ -251,10 +251,7 @@ pub(super) fn insert_plain(conn: &mut Conn, rows: Vec<IncidentRow<'_>>) -> Query
                 dedup_key: rows.iter().map(|r| r.dedup_key).collect(),
                 labels: rows.iter().map(|r| r.labels).collect(),
                 status: rows.iter().map(|r| r.status).collect(),
-                search_text: rows
-                    .iter()
-                    .map(|r| search_text(r.name, r.raw_json))
-                    .collect(),
+                search_text: texts.to_vec(),
             };
             insert.load(c)
         }

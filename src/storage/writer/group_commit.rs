@@ -28,21 +28,18 @@ const MAX_GROUP: usize = 1024;
 ///   the writer goes on inserting. The writer checkpoints itself only when the WAL passes
 ///   `WRITER_CHECKPOINT_BYTES` (more after large groups, see `own_checkpoint_threshold`), and
 ///   then copies only what the checkpointer has not; that checkpoint is what lets the WAL start
-///   over from its beginning. Against the writer checkpointing every 250 pages itself (wrk
-///   2 × 64, 15 s, interleaved): (a) 17.1k/20.6k → 20.4k/23.7k requests/s; (b) 516/490 →
-///   645/687 requests/s; (a)'s p99 7.8-12.6 ms in most runs. The runs with p99s of 57-203 ms
-///   met fsyncs of 100-200 ms, mostly behind a fresh build's writeback (docs/decisions.md).
+///   over from its beginning. (The writer checkpointing itself was a quarter of its time under
+///   arrays; docs/decisions.md, "A checkpointer thread".)
 /// - A transaction larger than the page cache keeps its pages in memory instead of writing
-///   them to the WAL before `COMMIT` (and again at `COMMIT`): (b), whose groups hold thousands
-///   of rows, went 403-418 → 442-447 requests/s.
+///   them to the WAL before `COMMIT` (and again at `COMMIT`): groups of arrays hold thousands
+///   of rows.
 /// - `COMMIT` does not wait for the disk; the WAL syncer does, for the whole group at once
 ///   (see the module notes). A checkpoint still syncs the WAL before it copies it, and the
 ///   database file after, as SQLite always does.
 /// - Statement journals stay in memory. Each multi-row INSERT inside the group's transaction
 ///   keeps one, so that it can be undone alone. With 8 KiB pages it outgrew SQLite's 64 KiB
 ///   in-memory limit, and every group created, wrote and deleted a temporary file in
-///   /var/tmp. Keeping them in memory took (a) from 16.0k/16.4k to 18.2k/17.5k requests/s,
-///   and its CPU from 69/68 to 62/64 µs per request. (b) did not change.
+///   /var/tmp (docs/decisions.md, "SQLite settings on the writer's connection").
 /// - `wal_autocheckpoint` is not here: the writer sets it group by group.
 /// - A write lock held elsewhere (a CLI change, a backup) is waited for up to 2 s, less than
 ///   a request waits for its commit (`COMMIT_WAIT`): a request that cannot be stored in time
@@ -51,8 +48,8 @@ pub(super) const WRITER_PRAGMAS: &str = "PRAGMA cache_spill = false; PRAGMA sync
      PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 2000;";
 
 /// A PostgreSQL writer runs the same few statements all the time, with arrays as parameters:
-/// planning them anew for each group (PostgreSQL's custom plans) cost (d) 4-9 % of its
-/// requests/s.
+/// planning them anew for each group (PostgreSQL's custom plans) is work thrown away
+/// (docs/decisions.md, "PostgreSQL").
 /// A lock held elsewhere is waited for up to 2 s, for the reason given at `WRITER_PRAGMAS`.
 const PG_WRITER_SETTINGS: &str =
     "SET plan_cache_mode = force_generic_plan; SET lock_timeout = '2s';";

@@ -135,7 +135,8 @@ fn store_incidents(conn: &mut Conn, batches: &[&WriteBatch]) -> QueryResult<Vec<
         .collect();
     for chunk in plain.chunks(ROWS_PER_INSERT) {
         let rows = chunk.iter().map(|&n| IncidentRow::from(all[n])).collect();
-        let ids = insert_plain(conn, rows)?;
+        let texts: Vec<&str> = chunk.iter().map(|&n| all[n].search_text.as_str()).collect();
+        let ids = insert_plain(conn, rows, &texts)?;
         for (&n, id) in chunk.iter().zip(ids) {
             stored[n] = Some(Stored {
                 id,

@@ -4,12 +4,10 @@
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Committing connections on PostgreSQL unless configured (`writer_connections`). Measured on
-/// 2 cores shared by wrk, intake and PostgreSQL, before the writers took turns (see [`Turns`]):
-/// 1 writer 8.7k requests/s, 2 13.6-14.2k, 4 10.7-11.3k, 8 7.3k; later, 1 writer
-/// 10-26 % more than 2 (larger groups), 3 no better than 2. Two writers taking turns do as
-/// well as one and overlap a stalled commit. More help only where commits take longer
-/// than [`COMMIT_PATIENCE`] (a database across a slow network).
+/// Committing connections on PostgreSQL unless configured (`writer_connections`). Two writers
+/// taking turns (see [`Turns`]) do as well as one and overlap a stalled commit; more did worse
+/// with PostgreSQL on the same machine (docs/decisions.md, "PostgreSQL"). More help only
+/// where commits take longer than [`COMMIT_PATIENCE`] (a database across a slow network).
 pub const DEFAULT_POSTGRES_WRITERS: usize = 2;
 
 /// How long a commit on PostgreSQL runs before another writer starts one beside it (see
@@ -19,12 +17,11 @@ pub(super) const COMMIT_PATIENCE: Duration = Duration::from_millis(3);
 /// Turns between PostgreSQL's writers. A writer gathers a group (and commits it) when no other
 /// commit is in flight, or once the newest one has run for longer than the patience: the writer
 /// that has just committed goes on with what arrived meanwhile, and the others stand by without
-/// holding a request. Each commit costs PostgreSQL a WAL flush, about 125 µs of CPU on this
-/// machine's virtual disk, besides ~8.5 µs a row: with the database beside intake, one commit at
-/// a time gathered ~25 requests instead of ~15, PostgreSQL's CPU a request fell by a quarter to
-/// a third, and (d) did ~19 % more requests/s than with two commits always overlapping, as much
-/// as a single writer (docs/decisions.md). A commit slower than the patience (a
-/// flush stalled behind a checkpoint, a remote database) lets a standing-by writer overlap it.
+/// holding a request. Each commit costs PostgreSQL a WAL flush, far more than a row, so one
+/// commit at a time gathers larger groups and costs PostgreSQL less CPU a request than two
+/// commits always overlapping (docs/decisions.md, "PostgreSQL"). A commit slower than the
+/// patience (a flush stalled behind a checkpoint, a remote database) lets a standing-by writer
+/// overlap it.
 pub(super) struct Turns {
     patience: Duration,
     in_flight: Mutex<InFlight>,

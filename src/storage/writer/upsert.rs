@@ -65,7 +65,7 @@ pub(super) fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Sto
         .bind::<Nullable<Text>, _>(&incident.dedup_key)
         .bind::<Nullable<Text>, _>(&incident.labels);
     let row: Upserted = on_each_backend!(conn, |c| upsert.get_result(c))?;
-    crate::incidents::search::reindex_one(conn, row.id, &incident.name, &incident.raw_json)?;
+    crate::incidents::search::reindex_one(conn, row.id, &incident.search_text)?;
     if incident.resolves {
         diesel::update(incidents::table.find(row.id))
             .set(incidents::status.eq("resolved"))

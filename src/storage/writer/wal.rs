@@ -26,9 +26,9 @@ pub(super) struct PageSize {
     pub(super) page_size: i32,
 }
 
-/// The WAL checkpointer runs at most this often while ingest is busy (every 5 ms is ~100 pages
-/// under (a); every 10 or 25 ms gave (a) a p99 of 13-14 ms), and retries pages a reader kept
-/// it from copying after the longer interval if no commit comes first.
+/// The WAL checkpointer runs at most this often while ingest is busy (longer intervals make
+/// larger checkpoints, which raised single events' p99), and retries pages a reader kept it
+/// from copying after the longer interval if no commit comes first.
 const CHECKPOINT_BUSY_INTERVAL: Duration = Duration::from_millis(5);
 
 const CHECKPOINT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
@@ -41,10 +41,8 @@ pub(super) const ROW_OVERHEAD: usize = 200;
 /// itself after committing a group of about `group_bytes`: at least twice what the group
 /// writes, so a large group's own pages are left to the checkpointer, which copies them while
 /// the writer inserts the next group, instead of the writer copying them at once while every
-/// request waits.
-/// Groups of arrays (b) write 5-13 MB each: with the threshold at 4 MB they gained nothing
-/// from the checkpointer, at 16 MB (b) went 490-570 → 775 requests/s; at 8 MB for every
-/// group, (a)'s p99 rose (4 KiB pages, 2026-11-23).
+/// request waits. Groups of arrays write megabytes each: below twice that they gained nothing
+/// from the checkpointer; one high threshold for every group raised single events' p99.
 pub(super) fn own_checkpoint_threshold(group_bytes: usize, page_size: usize) -> i64 {
     let page_size = page_size.max(512);
     let base = WRITER_CHECKPOINT_BYTES.div_ceil(page_size);

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS incidents_occurred;
+CREATE INDEX incidents_occurred ON incidents(occurred);
