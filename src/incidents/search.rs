@@ -25,6 +25,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::filter::{IncidentFilter, TextQuery};
+use crate::storage::sql::Sql;
 use crate::storage::Conn;
 
 /// At most this much text per incident goes into the free-text index (PostgreSQL refuses a
@@ -118,90 +119,6 @@ fn fts5_query(q: &TextQuery) -> String {
         .join(" ")
 }
 
-/// A value bound to a `?` of [`Sql`].
-enum Bind {
-    Text(String),
-    Int(i64),
-    Time(NaiveDateTime),
-}
-
-/// SQL text with `?` placeholders (numbered `$n` for PostgreSQL when run) and its values.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    binds: Vec<Bind>,
-}
-
-impl Sql {
-    fn push(&mut self, sql: &str) -> &mut Self {
-        self.text.push_str(sql);
-        self
-    }
-    fn text(&mut self, value: &str) -> &mut Self {
-        self.text.push('?');
-        self.binds.push(Bind::Text(value.to_string()));
-        self
-    }
-    fn int(&mut self, value: i64) -> &mut Self {
-        self.text.push('?');
-        self.binds.push(Bind::Int(value));
-        self
-    }
-    fn time(&mut self, value: NaiveDateTime) -> &mut Self {
-        self.text.push('?');
-        self.binds.push(Bind::Time(value));
-        self
-    }
-    /// `column = ?` or `column IN (?, …)`.
-    fn any_of(&mut self, column: &str, values: &[String]) -> &mut Self {
-        self.push(" AND ").push(column);
-        if let [one] = values {
-            return self.push(" = ").text(one);
-        }
-        self.push(" IN (");
-        for (n, value) in values.iter().enumerate() {
-            if n > 0 {
-                self.push(", ");
-            }
-            self.text(value);
-        }
-        self.push(")")
-    }
-}
-
-/// Runs `sql` on either backend and loads rows of `T`.
-fn load<T>(conn: &mut Conn, sql: Sql) -> QueryResult<Vec<T>>
-where
-    T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
-{
-    macro_rules! run {
-        ($c:expr, $db:ty, $text:expr) => {{
-            let mut query = diesel::sql_query($text).into_boxed::<$db>();
-            for bind in sql.binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v),
-                    Bind::Int(v) => query.bind::<BigInt, _>(v),
-                    Bind::Time(v) => query.bind::<Timestamp, _>(v),
-                };
-            }
-            query.load::<T>($c)
-        }};
-    }
-    match conn {
-        Conn::Sqlite(c) => run!(c, diesel::sqlite::Sqlite, sql.text.clone()),
-        Conn::Pg(c) => {
-            let mut numbered = String::with_capacity(sql.text.len() + 32);
-            for (n, part) in sql.text.split('?').enumerate() {
-                if n > 0 {
-                    numbered.push_str(&format!("${n}"));
-                }
-                numbered.push_str(part);
-            }
-            run!(c, diesel::pg::Pg, numbered)
-        }
-    }
-}
-
 /// Where the rows come from, newest first, and which column orders them.
 enum Driver {
     Incidents,
@@ -240,7 +157,7 @@ fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryRes
     if filter.occurred_after.is_none() && filter.occurred_before.is_none() {
         return Ok(Driver::Incidents);
     }
-    let mut probe = Sql::default();
+    let mut probe = Sql::new(conn);
     // The index holds (occurred, instance): the count reads index entries only.
     probe.push(
         "SELECT count(*) AS n FROM (SELECT 1 FROM incidents i INDEXED BY incidents_occurred \
@@ -256,7 +173,7 @@ fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryRes
         probe.any_of("i.instance", &filter.instance);
     }
     probe.push(" LIMIT ").int(cap).push(")");
-    let n = load::<Count>(conn, probe)?.first().map_or(cap, |c| c.n);
+    let n = probe.load::<Count>(conn)?.first().map_or(cap, |c| c.n);
     Ok(if n < cap {
         Driver::Occurred
     } else {
@@ -266,7 +183,12 @@ fn choose_driver(conn: &mut Conn, filter: &IncidentFilter, cap: i64) -> QueryRes
 
 /// `FROM … WHERE …` for the filter (the incidents are `i`); returns the column that orders
 /// the rows newest first.
-fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Driver) -> &'static str {
+fn from_where<'a>(
+    sql: &mut Sql<'a>,
+    conn: &Conn,
+    filter: &'a IncidentFilter,
+    driver: Driver,
+) -> &'static str {
     let sqlite = matches!(conn, Conn::Sqlite(_));
     let mut labels = filter.labels.as_slice();
     // CROSS JOIN keeps SQLite's join order: the driving index first.
@@ -285,7 +207,7 @@ fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Drive
                 " FROM incident_text CROSS JOIN incidents i ON i.id = incident_text.rowid \
                  WHERE incident_text MATCH ",
             )
-            .text(&q);
+            .text(q);
             "incident_text.rowid"
         }
         Driver::Label => {
@@ -327,7 +249,7 @@ fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Drive
             // One containment test per label: two values of one key match nothing.
             let object = serde_json::json!({ key: value }).to_string();
             sql.push(" AND i.labels::jsonb @> ")
-                .text(&object)
+                .text(object)
                 .push("::jsonb");
         }
     }
@@ -348,7 +270,7 @@ fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Drive
         } else {
             " AND i.name ILIKE "
         };
-        sql.push(like).text(&pattern).push(" ESCAPE '\\'");
+        sql.push(like).text(pattern).push(" ESCAPE '\\'");
     }
     if let (false, Some(q)) = (sqlite, &filter.q) {
         // An empty tsquery matches nothing, so only the parts that have terms are joined.
@@ -356,7 +278,7 @@ fn from_where(sql: &mut Sql, conn: &Conn, filter: &IncidentFilter, driver: Drive
         let mut first = true;
         if !q.words.is_empty() {
             sql.push("plainto_tsquery('simple', ")
-                .text(&q.words.join(" "))
+                .text(q.words.join(" "))
                 .push(")");
             first = false;
         }
@@ -416,7 +338,7 @@ pub(super) struct ListRow {
 
 /// The incidents matching the filter, newest (highest id) first, at most `filter.limit`.
 pub(super) fn list_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResult<Vec<ListRow>> {
-    let mut sql = Sql::default();
+    let mut sql = Sql::new(conn);
     sql.push(
         "SELECT i.id, i.instance, i.name, i.type AS type_, i.occurred, i.created, i.severity, \
          i.dedup_key, i.labels, i.status, i.occurrences, i.last_seen",
@@ -425,7 +347,7 @@ pub(super) fn list_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResult
     let order = from_where(&mut sql, conn, filter, driver);
     sql.push(&format!(" ORDER BY {order} DESC LIMIT "))
         .int(filter.limit);
-    load(conn, sql)
+    sql.load(conn)
 }
 
 /// One group of the facet count.
@@ -450,7 +372,7 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
         before_id: None,
         ..filter.clone()
     };
-    let mut sql = Sql::default();
+    let mut sql = Sql::new(conn);
     if filter.is_by_facets_only() {
         // Kept per combination by triggers: exact without a scan. SQLite holds one row per
         // combination (migration …000030), PostgreSQL signed deltas that are summed
@@ -477,13 +399,13 @@ pub(super) fn facet_rows(conn: &mut Conn, filter: &IncidentFilter) -> QueryResul
         if !sqlite {
             sql.push(" GROUP BY i.instance, i.type, i.status, i.severity HAVING sum(i.n) > 0");
         }
-        return load(conn, sql);
+        return sql.load(conn);
     }
     sql.push("SELECT i.instance, i.type AS type_, i.status, i.severity, count(*) AS n");
     let driver = choose_driver(conn, &filter, NARROW_RANGE_FACETS)?;
     from_where(&mut sql, conn, &filter, driver);
     sql.push(" GROUP BY i.instance, i.type, i.status, i.severity");
-    load(conn, sql)
+    sql.load(conn)
 }
 
 /// SQLite: adds the free-text entries of new incidents (`texts[n]` for `ids[n]`): one

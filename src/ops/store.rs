@@ -3,12 +3,12 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Timestamp};
 use serde::Serialize;
 
 use crate::error::ServiceError;
 use crate::instances::InstanceView;
-use crate::storage::writer::dialect;
+use crate::storage::sql::Sql;
 use crate::storage::Conn;
 use crate::time::rfc3339;
 
@@ -101,17 +101,16 @@ pub fn insert_deliveries(conn: &mut Conn, rows: &[NewDelivery], keep: u32) -> Qu
             touched.push(row.instance_id);
         }
     }
-    let trim = dialect(
-        conn,
-        "DELETE FROM deliveries WHERE instance_id = ? AND id NOT IN \
-         (SELECT id FROM deliveries WHERE instance_id = ? ORDER BY id DESC LIMIT ?)",
-    );
     for instance_id in touched {
-        diesel::sql_query(&trim)
-            .bind::<Integer, _>(instance_id)
-            .bind::<Integer, _>(instance_id)
-            .bind::<BigInt, _>(i64::from(keep))
-            .execute(conn)?;
+        let mut trim = Sql::new(conn);
+        trim.push("DELETE FROM deliveries WHERE instance_id = ")
+            .int32(instance_id)
+            .push(" AND id NOT IN (SELECT id FROM deliveries WHERE instance_id = ")
+            .int32(instance_id)
+            .push(" ORDER BY id DESC LIMIT ")
+            .int(i64::from(keep))
+            .push(")");
+        trim.execute(conn)?;
     }
     Ok(())
 }
@@ -198,33 +197,38 @@ pub fn add_activity(
     refused: i64,
     last_accepted: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    let upsert = dialect(
-        conn,
-        "INSERT INTO delivery_activity (instance_id, hour, accepted, refused, last_accepted) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, hour) DO UPDATE SET \
-         accepted = delivery_activity.accepted + excluded.accepted, \
-         refused = delivery_activity.refused + excluded.refused, \
-         last_accepted = CASE WHEN delivery_activity.last_accepted IS NULL \
-           OR excluded.last_accepted > delivery_activity.last_accepted \
-           THEN excluded.last_accepted ELSE delivery_activity.last_accepted END",
-    );
     for hour in [0, hour_of(now)] {
-        diesel::sql_query(&upsert)
-            .bind::<Integer, _>(instance_id)
-            .bind::<BigInt, _>(hour)
-            .bind::<BigInt, _>(accepted)
-            .bind::<BigInt, _>(refused)
-            .bind::<Nullable<Timestamp>, _>(last_accepted)
-            .execute(conn)?;
+        let mut upsert = Sql::new(conn);
+        upsert
+            .push(
+                "INSERT INTO delivery_activity (instance_id, hour, accepted, refused, \
+                 last_accepted) VALUES (",
+            )
+            .int32(instance_id)
+            .push(", ")
+            .int(hour)
+            .push(", ")
+            .int(accepted)
+            .push(", ")
+            .int(refused)
+            .push(", ")
+            .opt_time(last_accepted)
+            .push(
+                ") ON CONFLICT (instance_id, hour) DO UPDATE SET \
+                 accepted = delivery_activity.accepted + excluded.accepted, \
+                 refused = delivery_activity.refused + excluded.refused, \
+                 last_accepted = CASE WHEN delivery_activity.last_accepted IS NULL \
+                   OR excluded.last_accepted > delivery_activity.last_accepted \
+                   THEN excluded.last_accepted ELSE delivery_activity.last_accepted END",
+            );
+        upsert.execute(conn)?;
     }
-    let trim = dialect(
-        conn,
-        "DELETE FROM delivery_activity WHERE instance_id = ? AND hour > 0 AND hour < ?",
-    );
-    diesel::sql_query(trim)
-        .bind::<Integer, _>(instance_id)
-        .bind::<BigInt, _>(hour_of(now) - KEEP_HOURS)
-        .execute(conn)?;
+    let mut trim = Sql::new(conn);
+    trim.push("DELETE FROM delivery_activity WHERE instance_id = ")
+        .int32(instance_id)
+        .push(" AND hour > 0 AND hour < ")
+        .int(hour_of(now) - KEEP_HOURS);
+    trim.execute(conn)?;
     Ok(())
 }
 
@@ -261,28 +265,29 @@ pub fn activity_of(
     name: &str,
     now: NaiveDateTime,
 ) -> Result<Activity, ServiceError> {
-    let sql = dialect(
-        conn,
+    let since = hour_of(now) - 24;
+    let mut sql = Sql::new(conn);
+    sql.push(
         "SELECT (SELECT max(a.last_accepted) FROM delivery_activity a WHERE a.instance_id = i.id \
            AND a.hour = 0) AS last_accepted, \
          CAST(coalesce((SELECT sum(a.accepted) FROM delivery_activity a \
-           WHERE a.instance_id = i.id AND a.hour > ?), 0) AS BIGINT) AS accepted_24h, \
+           WHERE a.instance_id = i.id AND a.hour > ",
+    )
+    .int(since)
+    .push(
+        "), 0) AS BIGINT) AS accepted_24h, \
          CAST(coalesce((SELECT sum(a.refused) FROM delivery_activity a \
-           WHERE a.instance_id = i.id AND a.hour > ?), 0) AS BIGINT) AS refused_24h \
-         FROM instances i WHERE i.name = ?",
-    );
-    let since = hour_of(now) - 24;
-    diesel::sql_query(sql)
-        .bind::<BigInt, _>(since)
-        .bind::<BigInt, _>(since)
-        .bind::<Text, _>(name)
-        .get_result(conn)
-        .map_err(|e| match e {
-            diesel::result::Error::NotFound => {
-                ServiceError::NotFound(format!("No instance named '{name}'."))
-            }
-            other => other.into(),
-        })
+           WHERE a.instance_id = i.id AND a.hour > ",
+    )
+    .int(since)
+    .push("), 0) AS BIGINT) AS refused_24h FROM instances i WHERE i.name = ")
+    .text(name);
+    sql.get_result(conn).map_err(|e| match e {
+        diesel::result::Error::NotFound => {
+            ServiceError::NotFound(format!("No instance named '{name}'."))
+        }
+        other => other.into(),
+    })
 }
 
 /// An instance with its activity, as `GET /api/v1/instances/{name}` and `instance show`

@@ -15,6 +15,7 @@
 pub mod copy;
 pub mod health;
 pub mod schema;
+pub mod sql;
 pub mod writer;
 
 use std::time::Duration;

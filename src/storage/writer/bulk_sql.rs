@@ -257,20 +257,3 @@ pub(super) fn insert_plain(
         }
     }
 }
-
-/// SQL written with `?` placeholders (SQLite's), numbered `$1…` for PostgreSQL.
-pub(crate) fn dialect(conn: &Conn, sql: &str) -> String {
-    match conn {
-        Conn::Sqlite(_) => sql.to_string(),
-        Conn::Pg(_) => {
-            let mut numbered = String::with_capacity(sql.len() + 16);
-            for (n, part) in sql.split('?').enumerate() {
-                if n > 0 {
-                    numbered.push_str(&format!("${n}"));
-                }
-                numbered.push_str(part);
-            }
-            numbered
-        }
-    }
-}

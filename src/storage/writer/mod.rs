@@ -41,7 +41,6 @@ pub use batch::{
     Idempotency, NewIncident, NewSample, Outcome, RenderResponse, Stored, WriteBatch, WriteError,
     Written,
 };
-pub(crate) use bulk_sql::dialect;
 pub(super) use bulk_sql::IncidentRow;
 pub use handle::Writer;
 pub use samples::trim_samples;

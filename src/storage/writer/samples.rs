@@ -1,11 +1,10 @@
 //! Samples: the received elements an instance keeps, trimmed to its cap.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
 
 use super::batch::WriteBatch;
-use super::bulk_sql::dialect;
 use crate::storage::schema::samples;
+use crate::storage::sql::Sql;
 use crate::storage::{on_each_backend, Conn};
 
 pub(super) fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<()> {
@@ -32,14 +31,13 @@ pub(super) fn store_samples(conn: &mut Conn, batch: &WriteBatch) -> QueryResult<
 
 /// Keeps only the newest `keep` samples of an instance.
 pub fn trim_samples(conn: &mut Conn, instance_id: i32, keep: i32) -> QueryResult<usize> {
-    let sql = dialect(
-        conn,
-        "DELETE FROM samples WHERE instance_id = ? AND id NOT IN \
-         (SELECT id FROM samples WHERE instance_id = ? ORDER BY received DESC, id DESC LIMIT ?)",
-    );
-    diesel::sql_query(sql)
-        .bind::<Integer, _>(instance_id)
-        .bind::<Integer, _>(instance_id)
-        .bind::<BigInt, _>(i64::from(keep.max(0)))
-        .execute(conn)
+    let mut sql = Sql::new(conn);
+    sql.push("DELETE FROM samples WHERE instance_id = ")
+        .int32(instance_id)
+        .push(" AND id NOT IN (SELECT id FROM samples WHERE instance_id = ")
+        .int32(instance_id)
+        .push(" ORDER BY received DESC, id DESC LIMIT ")
+        .int(i64::from(keep.max(0)))
+        .push(")");
+    sql.execute(conn)
 }

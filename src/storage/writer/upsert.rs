@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 
 use super::batch::{NewIncident, Outcome, Stored};
-use super::bulk_sql::dialect;
 use crate::storage::schema::incidents;
+use crate::storage::sql::Sql;
 use crate::storage::{on_each_backend, Conn};
 
 #[derive(QueryableByName)]
@@ -21,7 +21,6 @@ struct Upserted {
 /// fields (the first `occurred` stays), and the delivery kept as an event. The unique partial
 /// index makes this exact under any concurrency, including other processes.
 pub(super) fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Stored> {
-    use diesel::sql_types::{Nullable, Text, Timestamp};
     // "The same payload" is the same text, byte for byte, on both backends.
     let open_query = incidents::table
         .filter(incidents::instance.eq(&incident.instance))
@@ -43,28 +42,39 @@ pub(super) fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Sto
             });
         }
     }
-    let sql = dialect(
-        conn,
-        "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, severity, \
-         dedup_key, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (instance, dedup_key) WHERE dedup_key IS NOT NULL AND status <> 'resolved' \
-         DO UPDATE SET occurrences = incidents.occurrences + 1, last_seen = excluded.created, \
-         raw_json = excluded.raw_json, name = excluded.name, type = excluded.type, \
-         severity = COALESCE(excluded.severity, incidents.severity), \
-         labels = COALESCE(excluded.labels, incidents.labels) \
-         RETURNING id, occurrences",
-    );
-    let upsert = diesel::sql_query(sql)
-        .bind::<Text, _>(&incident.instance)
-        .bind::<Text, _>(&incident.name)
-        .bind::<Nullable<Text>, _>(&incident.type_)
-        .bind::<Timestamp, _>(incident.occurred)
-        .bind::<Timestamp, _>(incident.created)
-        .bind::<Text, _>(&incident.raw_json)
-        .bind::<Nullable<Text>, _>(&incident.severity)
-        .bind::<Nullable<Text>, _>(&incident.dedup_key)
-        .bind::<Nullable<Text>, _>(&incident.labels);
-    let row: Upserted = on_each_backend!(conn, |c| upsert.get_result(c))?;
+    let mut upsert = Sql::new(conn);
+    upsert
+        .push(
+            "INSERT INTO incidents (instance, name, type, occurred, created, raw_json, severity, \
+             dedup_key, labels) VALUES (",
+        )
+        .text(incident.instance.as_str())
+        .push(", ")
+        .text(incident.name.as_str())
+        .push(", ")
+        .opt_text(incident.type_.as_deref())
+        .push(", ")
+        .time(incident.occurred)
+        .push(", ")
+        .time(incident.created)
+        .push(", ")
+        .text(incident.raw_json.as_str())
+        .push(", ")
+        .opt_text(incident.severity.as_deref())
+        .push(", ")
+        .opt_text(incident.dedup_key.as_deref())
+        .push(", ")
+        .opt_text(incident.labels.as_deref())
+        .push(
+            ") ON CONFLICT (instance, dedup_key) WHERE dedup_key IS NOT NULL \
+             AND status <> 'resolved' \
+             DO UPDATE SET occurrences = incidents.occurrences + 1, last_seen = excluded.created, \
+             raw_json = excluded.raw_json, name = excluded.name, type = excluded.type, \
+             severity = COALESCE(excluded.severity, incidents.severity), \
+             labels = COALESCE(excluded.labels, incidents.labels) \
+             RETURNING id, occurrences",
+        );
+    let row: Upserted = upsert.get_result(conn)?;
     crate::incidents::search::reindex_one(conn, row.id, &incident.search_text)?;
     if incident.resolves {
         diesel::update(incidents::table.find(row.id))
