@@ -26,20 +26,18 @@ pub(super) fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
         Database::without_migrating(to)?,
     );
     let report = crate::storage::copy::copy(&from, &to)?;
-    println!(
-        "{:<18} {:>10} {:>12} {:>12}",
-        "table", "copied", "source rows", "target rows"
+    super::output::table(
+        &["TABLE", "COPIED", "SOURCE ROWS", "TARGET ROWS", ""],
+        report.iter().map(|table| {
+            vec![
+                table.table.to_string(),
+                table.copied.to_string(),
+                table.source_rows.to_string(),
+                table.target_rows.to_string(),
+                if table.verified() { "" } else { "MISMATCH" }.to_string(),
+            ]
+        }),
     );
-    for table in &report {
-        println!(
-            "{:<18} {:>10} {:>12} {:>12}{}",
-            table.table,
-            table.copied,
-            table.source_rows,
-            table.target_rows,
-            if table.verified() { "" } else { "  MISMATCH" }
-        );
-    }
     if report.iter().any(|t| !t.verified()) {
         anyhow::bail!(
             "the copy does not match the source: rows were added to the source meanwhile, or \

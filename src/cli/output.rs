@@ -7,6 +7,20 @@ use crate::incidents::IncidentView;
 use crate::instances::{InstanceView, SampleView};
 use crate::tls::CertInfo;
 
+/// A table for people: a header row and columns as wide as their widest value, two spaces
+/// apart, no borders (comfy-table), so a long name does not shift the columns after it.
+pub(super) fn table<R: Into<comfy_table::Row>>(header: &[&str], rows: impl IntoIterator<Item = R>) {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    println!("{}", table.trim_fmt());
+}
+
 pub(super) fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
@@ -52,40 +66,36 @@ pub fn instances(views: &[InstanceView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!(
-        "{:<24} {:<8} {:<8} {:<12} TYPE",
-        "NAME", "ENABLED", "SAMPLES", "CREDENTIALS"
+    table(
+        &["NAME", "ENABLED", "SAMPLES", "CREDENTIALS", "TYPE"],
+        views.iter().map(|v| {
+            vec![
+                v.name.clone(),
+                v.enabled.to_string(),
+                v.store_samples.to_string(),
+                v.credentials.len().to_string(),
+                v.incident_type.clone().unwrap_or_else(|| "-".into()),
+            ]
+        }),
     );
-    for v in views {
-        println!(
-            "{:<24} {:<8} {:<8} {:<12} {}",
-            v.name,
-            v.enabled,
-            v.store_samples,
-            v.credentials.len(),
-            v.incident_type.as_deref().unwrap_or("-")
-        );
-    }
 }
 
 pub fn incidents(views: &[IncidentView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!(
-        "{:<8} {:<24} {:<16} {:<16} NAME",
-        "ID", "OCCURRED", "INSTANCE", "TYPE"
+    table(
+        &["ID", "OCCURRED", "INSTANCE", "TYPE", "NAME"],
+        views.iter().map(|v| {
+            vec![
+                v.id.to_string(),
+                v.occurred.to_string(),
+                v.instance.clone(),
+                v.type_.clone().unwrap_or_else(|| "-".into()),
+                v.name.clone(),
+            ]
+        }),
     );
-    for v in views {
-        println!(
-            "{:<8} {:<24} {:<16} {:<16} {}",
-            v.id,
-            v.occurred,
-            v.instance,
-            v.type_.as_deref().unwrap_or("-"),
-            v.name
-        );
-    }
 }
 
 pub fn incident(view: &IncidentView, as_json: bool) {
@@ -154,27 +164,30 @@ pub fn tokens(views: &[crate::auth::tokens::TokenView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!(
-        "{:<6} {:<8} {:<26} {:<26} NAME",
-        "ID", "ROLE", "CREATED", "LAST USED"
+    table(
+        &["ID", "ROLE", "CREATED", "LAST USED", "NAME"],
+        views.iter().map(|v| {
+            vec![
+                v.id.to_string(),
+                v.role.to_string(),
+                v.created.to_string(),
+                v.last_used.clone().unwrap_or_else(|| "never".into()),
+                v.name.clone(),
+            ]
+        }),
     );
-    for v in views {
-        let last_used = v.last_used.as_deref().unwrap_or("never");
-        println!(
-            "{:<6} {:<8} {:<26} {:<26} {}",
-            v.id, v.role, v.created, last_used, v.name
-        );
-    }
 }
 
 pub fn users(views: &[crate::console::users::UserView], as_json: bool) {
     if as_json {
         return json(views);
     }
-    println!("{:<24} {:<8} CREATED", "NAME", "ROLE");
-    for v in views {
-        println!("{:<24} {:<8} {}", v.name, v.role, v.created);
-    }
+    table(
+        &["NAME", "ROLE", "CREATED"],
+        views
+            .iter()
+            .map(|v| vec![v.name.clone(), v.role.to_string(), v.created.to_string()]),
+    );
 }
 
 pub fn mapping_report(report: &crate::mapping::report::TestReport, as_json: bool) {

@@ -4,7 +4,8 @@
 //!
 //! The `database_url` scheme picks the backend. Queries are written once with diesel's DSL
 //! against [`Conn`] (a `MultiConnection` over SQLite and PostgreSQL); the few statements the
-//! two dialects spell differently match on the variant, in the store modules only.
+//! two dialects spell differently match on the variant, in the store modules only; statements
+//! the DSL cannot say are built for their backend by [`sql::Sql`].
 //!
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`, PostgreSQL with
 //! `synchronous_commit=on`; either way a committed transaction is on disk before `COMMIT`
