@@ -287,8 +287,9 @@ impl ResponseError for ApiError {
     }
 }
 
-/// What the service functions shared by the CLI and the HTTP API can fail with. Every message
-/// is ours: a database's own text is never one (it may name tables, columns or values).
+/// What the service functions shared by the CLI and the HTTP API can fail with. Every message a
+/// client reads is ours, never a database's text (which may name tables, columns or values):
+/// `Unavailable` and `Internal` carry their cause for the log only.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
