@@ -18,8 +18,7 @@ where
         let mut conn = pool.get()?;
         work(&mut conn)
     })
-    .await
-    .map_err(|e| ApiError::internal(&anyhow::anyhow!("blocking task failed: {e}")))?
+    .await?
     .map_err(ApiError::from)
 }
 

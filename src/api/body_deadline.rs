@@ -10,12 +10,11 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use futures_util::StreamExt;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// `from_fn` middleware: the request's body stream ends in an error once the deadline has
@@ -59,8 +58,7 @@ pub async fn within_deadline(
         return Ok(response.map_into_left_body());
     }
     let refusal = ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "body_timeout",
+        ErrorCode::BodyTimeout,
         format!(
             "The body did not arrive within {timeout_ms} ms; nothing was changed. Send it again."
         ),

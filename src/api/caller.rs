@@ -4,12 +4,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::blocking::blocking;
 use crate::auth::tokens::{self, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The authenticated API caller.
@@ -21,8 +20,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!("This needs the {} role.", role.as_str()),
             ))
         }
@@ -44,8 +42,7 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let unauthorized = || {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                    ErrorCode::Unauthorized,
                     "Send an API token: Authorization: Bearer <token> (intake token create).",
                 )
             };

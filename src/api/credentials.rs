@@ -10,7 +10,7 @@ use super::blocking::{blocking, refresh_now};
 use super::caller::Caller;
 use crate::auth::tokens::Role;
 use crate::auth::{hash_secret, CredentialSpec};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::instances::store;
 use crate::instances::CredentialView;
 use crate::state::AppState;
@@ -82,8 +82,8 @@ pub async fn add_credential(
             .await?
         }
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid",
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
                 "Give either username and password, or signature and secret (and header for \
                  hmac-sha256).",
             ))
@@ -99,17 +99,14 @@ pub(crate) async fn hashed(
     password: String,
 ) -> Result<(CredentialSpec, String), ApiError> {
     let spec = CredentialSpec::parse(&username)
-        .map_err(|e| ApiError::bad_request("invalid", format!("username: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::Invalid, format!("username: {e}")))?;
     if password.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid",
+        return Err(ApiError::new(
+            ErrorCode::Invalid,
             "password: must not be empty",
         ));
     }
-    let hash = web::block(move || hash_secret(&password))
-        .await
-        .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
-        .map_err(|e| ApiError::internal(&e))?;
+    let hash = web::block(move || hash_secret(&password)).await??;
     Ok((spec, hash))
 }
 

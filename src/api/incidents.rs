@@ -9,7 +9,7 @@ use super::blocking::blocking;
 use super::caller::Caller;
 use super::pagination::Page;
 use crate::auth::tokens::Role;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::incidents::{self, IncidentFilter};
 use crate::incidents::{EventView, IncidentView};
 use crate::state::AppState;
@@ -54,7 +54,7 @@ pub struct IncidentQuery {
 /// The filter of a request's query string; a bad parameter is 400 naming it.
 fn incident_filter(req: &HttpRequest) -> Result<IncidentFilter, ApiError> {
     IncidentFilter::from_query_string(req.query_string())
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("{e}.")))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("{e}.")))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "intake", summary = "Incidents, newest first (analyst)", params(IncidentQuery), responses((status = 200, description = "{\"items\":[incident…],\"next_cursor\":\"…\"|null}"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]

@@ -8,7 +8,7 @@ use super::blocking::{blocking, refresh_now};
 use super::caller::Caller;
 use super::credentials::hashed;
 use crate::auth::tokens::Role;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::instances::InstanceView;
 use crate::instances::{store, InstanceChanges, NewInstance};
 use crate::state::AppState;
@@ -123,8 +123,8 @@ pub(super) async fn create_instance(
         (Some(username), Some(password)) => Some(hashed(username, password).await?),
         (None, None) => None,
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid",
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
                 "username and password: give both or neither",
             ))
         }

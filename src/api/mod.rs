@@ -19,10 +19,9 @@ mod query;
 mod samples;
 mod tls;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use credentials::remove_credential;
 use incidents::{
     export_incidents, incident_events, incident_facets, list_incidents, show_incident,
@@ -41,22 +40,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 body_deadline::within_deadline,
             ))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request("invalid_query", format!("Query: {e}.")).into()
+                ApiError::new(ErrorCode::InvalidQuery, format!("Query: {e}.")).into()
             }))
             .app_data(
                 web::JsonConfig::default()
                     .limit(1024 * 1024)
                     .error_handler(|e, _| {
-                        ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "invalid_body",
-                            format!("Body: {e}."),
-                        )
-                        .into()
+                        ApiError::new(ErrorCode::UnprocessableBody, format!("Body: {e}.")).into()
                     }),
             )
             .app_data(web::PathConfig::default().error_handler(|e, _| {
-                ApiError::bad_request("invalid_path", format!("Path: {e}.")).into()
+                ApiError::new(ErrorCode::InvalidPath, format!("Path: {e}.")).into()
             }))
             .route("/incidents", web::get().to(list_incidents))
             .route("/incidents/export", web::get().to(export_incidents))

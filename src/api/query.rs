@@ -8,7 +8,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::ResponseError;
 use futures_util::future::{ready, Either, Ready};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Paths (under `/api/v1`) whose handlers read query parameters.
 const WITH_QUERY: &[&str] = &[
@@ -30,8 +30,8 @@ where
         return Either::Left(service.call(req));
     }
     let name = form_urlencoded_name(query);
-    let error = ApiError::bad_request(
-        "unknown_parameter",
+    let error = ApiError::new(
+        ErrorCode::UnknownParameter,
         format!("Unknown query parameter '{name}': this route takes none."),
     );
     let response = error.error_response();

@@ -1,13 +1,12 @@
 //! `PUT /api/v1/tls` (admin): installs and serves a new HTTPS certificate and key.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::caller::Caller;
 use crate::auth::tokens::Role;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 use crate::tls::CertInfo;
 
@@ -30,17 +29,15 @@ pub(super) async fn install_certificate(
     caller.require(Role::Admin)?;
     let Some(certificate) = state.tls.clone() else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_https",
+            ErrorCode::NoHttps,
             "This server has no HTTPS listener (start it with --tls-listen, --tls-cert, --tls-key).",
         ));
     };
     let body = body.into_inner();
     let installed =
         web::block(move || certificate.install(body.cert.as_bytes(), body.key.as_bytes()))
-            .await
-            .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
-            .map_err(|e| ApiError::bad_request("invalid_certificate", format!("{e:#}")))?;
+            .await?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidCertificate, format!("{e:#}")))?;
     crate::tls::log_validity("installed through the API", &installed);
     Ok(HttpResponse::Ok().json(installed))
 }

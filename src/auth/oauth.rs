@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{SubsecRound, Utc};
@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 
 use super::token_store::{self, TokenGrant};
 use super::{rules::basic_credentials, RuleKind, Unverified};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::instances::{InstanceConfig, Registry};
 use crate::ops::metrics::Reason;
 use crate::state::AppState;
@@ -78,9 +78,7 @@ pub async fn check_bearer(
                 let mut conn = pool.get()?;
                 token_store::find(&mut conn, &key)
             })
-            .await
-            .map_err(|e| ApiError::internal(&anyhow::anyhow!("token lookup did not run: {e}")))?
-            .map_err(ApiError::from)?;
+            .await??;
             if let Some(grant) = found {
                 registry.tokens.insert(hash, grant);
             }
@@ -117,8 +115,7 @@ async fn token_endpoint(
         ))
     } else if ![Method::GET, Method::POST, Method::PUT].contains(req.method()) {
         Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "Ask for a token with POST, PUT or GET.",
         ))
     } else {
@@ -135,19 +132,16 @@ struct ClientPair {
 }
 
 fn invalid_request(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_request", message)
+    ApiError::new(ErrorCode::InvalidRequest, message)
 }
 
 fn invalid_client(reason: Reason) -> ApiError {
-    ApiError {
-        basic_challenge: true,
-        ..ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed: send one of the instance's Basic credentials \
-             (client id = username, client secret = password).",
-        )
-    }
+    ApiError::new(
+        ErrorCode::InvalidClient,
+        "Client authentication failed: send one of the instance's Basic credentials \
+         (client id = username, client secret = password).",
+    )
+    .with_basic_challenge()
     .because(reason)
 }
 
@@ -211,8 +205,8 @@ fn client_pair(headers: &HeaderMap, query: &str, body: &[u8]) -> Result<ClientPa
     let params = parameters(query, body)?;
     if let Some(grant) = params.get("grant_type") {
         if grant != "client_credentials" {
-            return Err(ApiError::bad_request(
-                "unsupported_grant_type",
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedGrantType,
                 format!("grant_type '{grant}' is not supported; use client_credentials."),
             ));
         }
@@ -267,8 +261,7 @@ async fn read_small_body(mut payload: web::Payload, timeout_ms: u64) -> Result<V
     match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), read).await {
         Ok(result) => result.map(|()| body),
         Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            ErrorCode::BodyTimeout,
             format!("The body did not arrive within {timeout_ms} ms. Send it again."),
         )),
     }
@@ -388,9 +381,7 @@ async fn issue(
         let mut conn = pool.get()?;
         token_store::insert(&mut conn, &key, grant, now)
     })
-    .await
-    .map_err(|e| ApiError::internal(&anyhow::anyhow!("token store did not run: {e}")))?
-    .map_err(ApiError::from)?;
+    .await??;
     state.registry.load().tokens.insert(hash, grant);
     instance.ops.metrics.tokens_issued.inc();
     Ok(HttpResponse::Ok()
@@ -438,7 +429,7 @@ mod tests {
     #[test]
     fn malformed_requests_get_rfc_6749_error_names() {
         let none = HeaderMap::new();
-        let code = |r: Result<ClientPair, ApiError>| r.unwrap_err().code;
+        let code = |r: Result<ClientPair, ApiError>| r.unwrap_err().code.as_str();
         assert_eq!(
             code(client_pair(&none, "grant_type=password", b"")),
             "unsupported_grant_type"

@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::{verify_secret, Fingerprint, VerifiedCache};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Verifications that may wait for a thread before new ones are turned away.
 const MAX_WAITING: usize = 256;
@@ -84,12 +83,10 @@ impl Verifier {
         match self.queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                let mut busy = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "credential_checks_saturated",
+                let busy = ApiError::new(
+                    ErrorCode::CredentialChecksSaturated,
                     "Too many credentials are waiting to be checked; retry shortly.",
                 );
-                busy.retry_after = Some(1);
                 return Err(busy.because(crate::ops::metrics::Reason::CheckerSaturated));
             }
             Err(TrySendError::Disconnected(_)) => {

@@ -70,12 +70,14 @@ impl FieldErrors {
     /// refusals of the input (invalid, conflicting) become form errors; anything else stays
     /// an error of the request.
     pub fn from_refusal(error: ServiceError, fields: &[&str]) -> Result<FieldErrors, ConsoleError> {
-        let message = match error {
-            ServiceError::Invalid(m) | ServiceError::Conflict(m) => m,
-            other => return Err(other.into()),
-        };
         let mut errors = FieldErrors::default();
-        errors.add_message(&message, fields);
+        match error {
+            ServiceError::NameTaken(m) if fields.contains(&"name") => errors.add("name", m),
+            ServiceError::Invalid(m) | ServiceError::Conflict(m) | ServiceError::NameTaken(m) => {
+                errors.add_message(&m, fields)
+            }
+            other => return Err(other.into()),
+        }
         Ok(errors)
     }
 

@@ -348,14 +348,7 @@ pub async fn create(
             ))
         }
         Err(e) => {
-            let errors = match e {
-                crate::error::ServiceError::Conflict(m) if m.contains("already exists") => {
-                    let mut errors = FieldErrors::default();
-                    errors.add("name", m);
-                    errors
-                }
-                other => FieldErrors::from_refusal(other, FIELDS)?,
-            };
+            let errors = FieldErrors::from_refusal(e, FIELDS)?;
             Ok(render_new(
                 &admin,
                 &settings,

@@ -65,7 +65,7 @@ pub fn add(
         .get_result(conn)
         .map_err(|e| match ServiceError::from(e) {
             ServiceError::Conflict(_) => {
-                ServiceError::Conflict(format!("name: user '{name}' exists already"))
+                ServiceError::NameTaken(format!("user '{name}' exists already"))
             }
             other => other,
         })?;

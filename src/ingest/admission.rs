@@ -51,11 +51,9 @@ impl Admitted {
             Ok(verified) => Ok(verified
                 .message_id
                 .and_then(|id| HeaderValue::from_str(&id).ok())),
-            Err(refusal) => Err(ApiError {
-                message: refusal.message,
-                ..ApiError::unauthorized(instance.has_basic_rule())
-            }
-            .because(refusal.reason)),
+            Err(refusal) => Err(ApiError::unauthorized(instance.has_basic_rule())
+                .with_message(refusal.message)
+                .because(refusal.reason)),
         }
     }
 }
@@ -93,7 +91,7 @@ pub async fn admit(
         };
         let refusal = match verdict {
             Ok(admitted) => return Ok(admitted),
-            Err(e) if refreshed || !matches!(e.status.as_u16(), 401 | 404) => return Err(e),
+            Err(e) if refreshed || !matches!(e.status().as_u16(), 401 | 404) => return Err(e),
             Err(e) => e,
         };
         refreshed = true;
@@ -174,17 +172,12 @@ async fn authenticate(
                 "The bearer token is not valid for this instance; fetch one from the token endpoint.",
             )
         };
-        return Err(ApiError {
-            bearer_challenge: true,
-            message: message.into(),
-            ..refuse(reason)
-        });
+        return Err(refuse(reason).with_bearer_challenge().with_message(message));
     }
     match signatures.first().and_then(|r| r.missing_header(headers)) {
-        Some(header) if !presented_any => Err(ApiError {
-            message: format!("missing {header}"),
-            ..refuse(Reason::MissingCredentials)
-        }),
+        Some(header) if !presented_any => {
+            Err(refuse(Reason::MissingCredentials).with_message(format!("missing {header}")))
+        }
         _ => Err(refuse(if presented_any {
             Reason::WrongSecret
         } else {

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::config::IngestLimits;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// One element of a request, as it arrived.
 #[derive(Debug)]
@@ -24,16 +24,16 @@ pub fn parse<'a>(
 ) -> Result<Vec<Element<'a>>, ApiError> {
     let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     match first {
-        None => Err(ApiError::bad_request(
-            "empty_body",
+        None => Err(ApiError::new(
+            ErrorCode::EmptyBody,
             "The request body is empty; send a JSON object or an array of objects.",
         )),
         Some(first @ (b'{' | b'[')) => parse_json(bytes, first, limits),
         Some(_) if is_form(content_type) => Ok(vec![Element::Form(parse_form(bytes)?)]),
         // Labelled JSON but not an object or array: parse it so the error says what it is.
         Some(first) if is_json(content_type) => parse_json(bytes, first, limits),
-        Some(_) => Err(ApiError::bad_request(
-            "unsupported_body",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::UnsupportedBody,
             "The body is neither JSON (which must start with '{' or '[') nor form fields \
              (Content-Type: application/x-www-form-urlencoded).",
         )),
@@ -65,8 +65,8 @@ fn parse_json<'a>(
     let scanned = scan(bytes);
     let depth = scanned.deepest;
     if depth > limits.max_depth {
-        return Err(ApiError::bad_request(
-            "too_deep",
+        return Err(ApiError::new(
+            ErrorCode::TooDeep,
             format!(
                 "The JSON is nested {depth} levels deep; the limit is {}.",
                 limits.max_depth
@@ -74,13 +74,16 @@ fn parse_json<'a>(
         ));
     }
     if let Some(problem) = scanned.unreadable {
-        return Err(ApiError::bad_request(
-            "invalid_json",
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
             format!("The body is not valid JSON: {problem}."),
         ));
     }
     let invalid = |e: serde_json::Error| {
-        ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."))
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("The body is not valid JSON: {e}."),
+        )
     };
     // Validates the whole document in one pass but builds no tree: elements stay slices of
     // the body. The scan above bounds the recursion, so serde_json's fixed limit (127) can
@@ -92,8 +95,8 @@ fn parse_json<'a>(
         parser.end().map_err(invalid)?;
         return match first_byte(document) {
             b'{' => Ok(vec![Element::Json(document)]),
-            _ => Err(ApiError::bad_request(
-                "invalid_body",
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidBody,
                 format!(
                     "The body is {}; send a JSON object or an array of objects.",
                     raw_kind(document)
@@ -104,8 +107,8 @@ fn parse_json<'a>(
     let items: Vec<&RawValue> = serde::Deserialize::deserialize(&mut parser).map_err(invalid)?;
     parser.end().map_err(invalid)?;
     if items.len() > limits.max_elements {
-        return Err(ApiError::payload_too_large(
-            "too_many_elements",
+        return Err(ApiError::new(
+            ErrorCode::TooManyElements,
             format!(
                 "The array has {} elements; the limit is {} per request. Send smaller batches.",
                 items.len(),
@@ -118,8 +121,8 @@ fn parse_json<'a>(
         .enumerate()
         .map(|(index, item)| match first_byte(item) {
             b'{' => Ok(Element::Json(item)),
-            _ => Err(ApiError::bad_request(
-                "invalid_element",
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidElement,
                 format!(
                     "Element {index} of the array is {}, not a JSON object.",
                     raw_kind(item)
@@ -243,8 +246,8 @@ fn surrogate_escape(bytes: &[u8], at: usize) -> Result<usize, String> {
 /// Form fields as an object of strings; a repeated field becomes an array of strings.
 fn parse_form(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_form",
+        ApiError::new(
+            ErrorCode::InvalidForm,
             format!("The form body cannot be read: {e}."),
         )
     })?;
@@ -276,7 +279,7 @@ mod tests {
 
     fn err(body: &str, ct: Option<&str>) -> (StatusCode, &'static str, String) {
         let e = parse(body.as_bytes(), ct, &limits()).unwrap_err();
-        (e.status, e.code, e.message)
+        (e.status(), e.code.as_str(), e.message)
     }
 
     #[test]
@@ -330,9 +333,12 @@ mod tests {
             ..IngestLimits::default()
         };
         let e = parse(b"[{},{},{}]", None, &small).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (413, "too_many_elements"));
+        assert_eq!(
+            (e.status().as_u16(), e.code.as_str()),
+            (413, "too_many_elements")
+        );
         let e = parse(br#"{"a":{"b":{"c":{}}}}"#, None, &small).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (400, "too_deep"));
+        assert_eq!((e.status().as_u16(), e.code.as_str()), (400, "too_deep"));
         // Brackets inside strings do not count.
         assert!(parse(br#"{"a":"[[[[{{{{"}"#, None, &small).is_ok());
     }
@@ -351,7 +357,7 @@ mod tests {
             (r#"{"s":"\ud800\u0041"}"#, "lone UTF-16 surrogate"),
         ] {
             let e = parse(body.as_bytes(), None, &limits()).unwrap_err();
-            assert_eq!(e.code, "invalid_json", "{body}");
+            assert_eq!(e.code.as_str(), "invalid_json", "{body}");
             assert!(e.message.contains(problem), "{body}: {}", e.message);
         }
         let big = format!(r#"{{"n":1{}}}"#, "0".repeat(400));
@@ -380,7 +386,7 @@ mod tests {
         let nested = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
         assert!(parse(nested(128).as_bytes(), None, &limits()).is_ok());
         let e = parse(nested(129).as_bytes(), None, &limits()).unwrap_err();
-        assert_eq!(e.code, "too_deep");
+        assert_eq!(e.code.as_str(), "too_deep");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::body::{raw_kind, Element};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::incidents::search::search_text;
 use crate::instances::InstanceConfig;
 use crate::mapping::kind_of;
@@ -90,7 +90,7 @@ pub fn prepare(
     match element {
         Element::Json(raw) => {
             let object = from_text(raw.get()).map_err(|e| {
-                ApiError::bad_request("invalid_element", format!("Element {index}: {e}."))
+                ApiError::new(ErrorCode::InvalidElement, format!("Element {index}: {e}."))
             })?;
             prepare_object(index, object, raw.get(), ctx)
         }
@@ -272,8 +272,8 @@ fn occurred_or_received(
 }
 
 fn not_an_object(index: usize, kind: &str) -> ApiError {
-    ApiError::bad_request(
-        "invalid_element",
+    ApiError::new(
+        ErrorCode::InvalidElement,
         format!("Element {index}: rawJson must be a JSON object, not {kind}."),
     )
 }

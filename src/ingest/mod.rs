@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SubsecRound, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::config::IngestLimits;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::storage::writer::{Idempotency, NewIncident, Stored, WriteBatch, WriteError};
 use crate::time::rfc3339;
@@ -52,8 +52,7 @@ async fn dispatch(
         .collect();
     let not_allowed = |what: &str| {
         Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("Send {what}."),
         ))
     };
@@ -95,8 +94,8 @@ async fn update(
     let instance = admitted.instance;
     let mut elements = body::parse(&bytes, content_type(req), &state.limits)?;
     if elements.len() != 1 {
-        return Err(ApiError::bad_request(
-            "invalid_body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             "An update takes one JSON object (or one form), not an array.",
         ));
     }
@@ -127,8 +126,7 @@ async fn update(
         let mut conn = pool.get()?;
         crate::incidents::store::update_from_delivery(&mut conn, &instance_name, id, &delivery)
     })
-    .await
-    .map_err(|e| ApiError::internal(&anyhow::anyhow!("update did not run: {e}")))??;
+    .await??;
     crate::ops::accepted_as(
         &instance,
         crate::ops::metrics::Outcome::Updated,
@@ -326,8 +324,8 @@ fn idempotency_key(
         Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(key.to_string()))
         }
-        _ => Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key (and webhook-id) must be 1-255 visible ASCII characters.",
         )),
     }
@@ -346,8 +344,8 @@ async fn read_body(
     limits: &IngestLimits,
 ) -> Result<web::BytesMut, ApiError> {
     let too_large = || {
-        ApiError::payload_too_large(
-            "body_too_large",
+        ApiError::new(
+            ErrorCode::BodyTooLarge,
             format!(
                 "The body is larger than the limit of {} bytes. Send smaller batches.",
                 limits.max_body_bytes
@@ -367,8 +365,8 @@ async fn read_body(
     let read = async {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::bad_request(
-                    "unreadable_body",
+                ApiError::new(
+                    ErrorCode::UnreadableBody,
                     format!("The body could not be read: {e}."),
                 )
             })?;
@@ -382,8 +380,7 @@ async fn read_body(
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result.map(|()| body),
         Err(_) => Err(ApiError::new(
-            actix_web::http::StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            ErrorCode::BodyTimeout,
             format!(
                 "The body did not arrive within {} ms; nothing was stored. Send it again.",
                 limits.body_timeout_ms
@@ -441,8 +438,8 @@ fn refuse_unstorable<'a>(
             .iter()
             .find(|(_, value)| value.is_some_and(|v| v.contains('\0')))
         {
-            return Err(ApiError::bad_request(
-                "invalid_body",
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
                 format!(
                     "Event {n}'s {field} contains the NUL character (\\u0000), which this \
                      server's database (PostgreSQL) cannot store. Remove it from that field."

@@ -12,11 +12,10 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ops::metrics::Reason;
 
 /// One instance's limiter and the quota it was built for.
@@ -79,16 +78,14 @@ impl InstanceLimiter {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
-                let mut refused = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
+                let refused = ApiError::new(
+                    ErrorCode::RateLimited,
                     format!(
                         "This instance accepts {} requests per second (burst {}); retry in {seconds} s.",
                         self.per_second, self.burst
                     ),
                 );
-                refused.retry_after = Some(seconds);
-                Err(refused.because(Reason::RateLimited))
+                Err(refused.retry_after(seconds).because(Reason::RateLimited))
             }
         }
     }
@@ -104,7 +101,7 @@ mod tests {
         assert!(limited.check().is_ok());
         assert!(limited.check().is_ok());
         let refused = limited.check().unwrap_err();
-        assert_eq!(refused.status.as_u16(), 429);
+        assert_eq!(refused.status().as_u16(), 429);
         assert!(refused.retry_after.is_some_and(|s| (1..=2).contains(&s)));
         let other = limiter_for("rl-unit-b", Some(0.5), Some(2)).unwrap();
         assert!(other.check().is_ok());

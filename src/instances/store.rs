@@ -126,11 +126,10 @@ pub fn create(
             .filter(instances::name.eq(&new.name))
             .count()
             .get_result(conn)?;
+        let taken =
+            || ServiceError::NameTaken(format!("an instance named '{}' already exists", new.name));
         if exists > 0 {
-            return Err(ServiceError::Conflict(format!(
-                "an instance named '{}' already exists",
-                new.name
-            )));
+            return Err(taken());
         }
         let stamp = now();
         let id: i32 = diesel::insert_into(instances::table)
@@ -147,7 +146,13 @@ pub fn create(
                 instances::updated.eq(stamp),
             ))
             .returning(instances::id)
-            .get_result(conn)?;
+            .get_result(conn)
+            // On PostgreSQL another transaction may create the name after the count; SQLite's
+            // write transaction excludes that.
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => taken(),
+                other => other,
+            })?;
         if let Some((spec, hash)) = credential {
             insert_credential(conn, id, spec, hash)?;
         }
@@ -302,7 +307,14 @@ fn set_listener(
             instances::tls_cert.eq(tls.as_ref().map(|t| t.0.clone())),
             instances::tls_key.eq(tls.map(|t| t.1)),
         ))
-        .execute(conn)?;
+        .execute(conn)
+        // On PostgreSQL another transaction may take the port after the check.
+        .map_err(|e| match (ServiceError::from(e), port) {
+            (ServiceError::Conflict(_), Some(port)) => ServiceError::Conflict(format!(
+                "listen_port: {port} is already the port of another instance"
+            )),
+            (other, _) => other,
+        })?;
     Ok(())
 }
 

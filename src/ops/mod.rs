@@ -84,7 +84,7 @@ impl Ops {
     /// activity counters through the recorder (never waiting for it), and one info line.
     /// `name` is the instance named by the path.
     pub fn refused(&self, registry: &Registry, req: &HttpRequest, name: &str, error: &ApiError) {
-        let outcome = match (error.reason, error.status.as_u16()) {
+        let outcome = match (error.reason, error.status().as_u16()) {
             // Over its own budget: the sender's doing, not a fault of the server.
             (Some(Reason::RateLimited), _) => Outcome::RejectedAuth,
             (Some(Reason::CheckerSaturated), _) | (_, 429 | 500..) => Outcome::Unavailable,
@@ -101,7 +101,7 @@ impl Ops {
         log::info!(
             "refused: instance '{}' status {} error {} reason {}",
             instance.map_or(metrics::UNKNOWN_INSTANCE, |i| i.name.as_str()),
-            error.status.as_u16(),
+            error.status().as_u16(),
             error.code,
             reason.unwrap_or("-")
         );
@@ -119,8 +119,8 @@ impl Ops {
             forwarded_for: self.forwarded_for(req),
             method: req.method().to_string(),
             path: req.path().to_string(),
-            status: i32::from(error.status.as_u16()),
-            error: error.code.to_string(),
+            status: i32::from(error.status().as_u16()),
+            error: error.code.as_str().to_string(),
             reason: reason.map(str::to_string),
             message: error.message.clone(),
             body_bytes: req

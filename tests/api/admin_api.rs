@@ -251,6 +251,49 @@ fn bad_admin_requests_get_errors_naming_the_field() {
     assert_eq!(call("GET", &url("/incidents/424242"), t, None).0, 404);
 }
 
+/// Two creates of one name at the same moment on PostgreSQL: the second counts no instance of
+/// that name (the first has not committed), then its INSERT waits on the first's row and breaks
+/// the unique rule once that commits. Its answer is a 409 in intake's words, not PostgreSQL's.
+#[test]
+fn postgres_only_an_instance_created_at_the_same_moment_is_refused_in_our_words() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+    let env = TestEnv::new();
+    let admin = token(&env, "admin");
+    let server = env.serve(&[]);
+    let mut first = diesel::PgConnection::establish(&env.db_url).unwrap();
+    first
+        .batch_execute(
+            "BEGIN; INSERT INTO instances (name, created, updated) VALUES ('dup', now(), now())",
+        )
+        .unwrap();
+    let url = server.url("/api/v1/instances");
+    let second =
+        std::thread::spawn(move || call("POST", &url, Some(&admin), Some(json!({"name": "dup"}))));
+    let mut watcher = diesel::PgConnection::establish(&env.db_url).unwrap();
+    let insert_waits = || {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"instances\"%')",
+        ))
+        .get_result::<i64>(&mut watcher)
+        .unwrap()
+            > 0
+    };
+    assert!(
+        eventually(Duration::from_secs(10), insert_waits),
+        "the second create never waited on the first"
+    );
+    first.batch_execute("COMMIT").unwrap();
+    let (status, answer) = second.join().unwrap();
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"], "conflict", "{answer}");
+    assert_eq!(
+        answer["message"], "an instance named 'dup' already exists",
+        "{answer}"
+    );
+}
+
 #[test]
 fn incidents_are_filtered_and_paged_without_gaps_or_repeats_while_ingest_continues() {
     let env = TestEnv::new();

@@ -154,6 +154,12 @@ fn admins_add_users_change_roles_reset_passwords_and_remove_users() {
         console_sign_in(&console.server, "mia", "a brand new passphrase").0,
         401
     );
+
+    // A name another user has is refused at the name field.
+    browser.fill("#name", "root");
+    browser.fill("#password", "root's second passphrase");
+    browser.press("Add user");
+    assert_eq!(browser.text("#name-error"), "user 'root' exists already");
     let log = console.server.log_text();
     for line in [
         "console: root added analyst user mia",

@@ -133,6 +133,12 @@ fn refused_settings_show_the_error_next_to_the_field_and_change_nothing() {
         "{}",
         browser.text("#name-error")
     );
+    browser.fill("#name", "edr");
+    browser.press("Create instance");
+    let taken = "an instance named 'edr' already exists";
+    browser.wait_until(Duration::from_secs(10), taken, |b| {
+        b.texts("#name-error") == [taken]
+    });
     browser.fill("#name", "okta");
     browser.fill("#sample_limit", "0");
     browser.press("Create instance");
