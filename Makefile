@@ -20,9 +20,9 @@ certs: build
 	./target/release/intake tls self-signed --hostname localhost --out-dir certs
 
 ## Unit tests and the property tests (tests/properties.rs, docs/testing.md), integration tests
-## (the real binary over real HTTP, on temp SQLite files), then the
-## integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each test in a
-## database of its own, dropped afterwards).
+## (the real binary, or its server in the test process, over real HTTP, on temp SQLite files),
+## then the integration suite again on PostgreSQL when INTAKE_TEST_PG_URL names a server (each
+## test in a database of its own, dropped afterwards).
 ## Tests named `postgres_only…` run in the PostgreSQL pass only, `sqlite_only…` in the SQLite pass.
 ## Then the console suite in headless Chromium (tests/console); `make browsers` installs Chromium
 ## and chromedriver when missing. INTAKE_TEST_BROWSER=1 (set by .ci/run) makes that pass required.

@@ -1,7 +1,8 @@
 //! Builds the HTTP server from settings and runs it until it is stopped.
 //!
-//! Shutdown order (SIGTERM/SIGINT, or `stop`): the server stops accepting, in-flight requests
-//! finish (each answered only after its commit), then the writer drains its queue and ends.
+//! Shutdown order (SIGTERM/SIGINT, or `stop` on [`Application::handle`]): the server stops
+//! accepting, in-flight requests finish (each answered only after its commit), then the writer
+//! drains its queue and ends.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -39,8 +40,21 @@ pub struct Application {
 
 impl Application {
     /// Opens the database (running migrations), starts the writer and binds the listener.
+    /// SIGTERM/SIGINT stop the server, SIGHUP reloads certificates and instance listeners.
     /// Must be called inside the actix system (see `main`).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        Application::build_with(settings, true).await
+    }
+
+    /// As [`Application::build`], but the process's signals neither stop nor reload this
+    /// server: it ends when `stop` is called on its [`Application::handle`]. For several
+    /// servers in one process (the integration tests' in-process server), where a signal
+    /// handler would also outlive the server and keep Ctrl-C from ending the process.
+    pub async fn build_without_signals(settings: &Settings) -> anyhow::Result<Application> {
+        Application::build_with(settings, false).await
+    }
+
+    async fn build_with(settings: &Settings, signals: bool) -> anyhow::Result<Application> {
         let db = Database::open(&settings.database_url)?;
         log::info!("database {}", db.describe());
         let pool = db.pool(settings.database_pool_size)?;
@@ -134,6 +148,9 @@ impl Application {
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
+        if !signals {
+            server = server.disable_signals();
+        }
         let mut urls = Vec::new();
         let mut first = None;
         if let Some(listener) = http {
@@ -156,7 +173,9 @@ impl Application {
         listeners
             .apply(wanted_listeners(&listeners_pool).await?)
             .await;
-        spawn_sighup_handler(main_certificate, listeners.clone(), listeners_pool)?;
+        if signals {
+            spawn_sighup_handler(main_certificate, listeners.clone(), listeners_pool)?;
+        }
         Ok(Application {
             server,
             addr,
@@ -180,7 +199,14 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until SIGTERM/SIGINT, then waits for the writer to commit what is queued.
+    /// Stops the server from another task or thread: `handle().stop(true)` lets in-flight
+    /// requests finish, then [`Application::run_until_stopped`] drains the writer and returns.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or `stop`), then waits for the writer to commit what is
+    /// queued.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("server failed")?;
         self.listeners.stop_all().await;

@@ -101,8 +101,40 @@ fn given_by(matches: &clap::ArgMatches, arg: &'static str, env: &'static str) ->
 
 /// Runs a parsed command line; `matches` tells where each value came from.
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let settings = settings(&cli, matches)?;
+    match cli.command {
+        Command::Serve(args) => serve(&settings, args.demo),
+        Command::Migrate => {
+            let db = Database::open(&settings.database_url)?;
+            println!("database {} is up to date", db.describe());
+            Ok(())
+        }
+        Command::Instance(command) => instance(&settings, command),
+        Command::Incidents(command) => incidents_command(&settings, command),
+        Command::Samples(args) => samples(&settings, args),
+        Command::Tls(command) => tls(command),
+        Command::Token(command) => token(&settings, command),
+        Command::User(command) => user(&settings, command),
+        Command::Db(DbCommand::Copy { from, to }) => db_copy(&from, &to),
+        Command::Mapping(MappingCommand::Test {
+            name,
+            mapping_file,
+            json,
+        }) => {
+            let doc = mapping_file.as_deref().map(read_mapping).transpose()?;
+            let mut conn = connect(&settings)?;
+            let report = store::mapping_test(&mut conn, &name, doc).map_err(fail)?;
+            output::mapping_report(&report, json);
+            Ok(())
+        }
+    }
+}
+
+/// The settings a parsed command line runs with: defaults, the config file, then the
+/// `INTAKE_*` variables and flags `matches` holds (which also tell where each came from).
+pub fn settings(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<Settings> {
     let mut overrides = Overrides {
-        database_url: cli.database_url,
+        database_url: cli.database_url.clone(),
         ..Overrides::default()
     };
     for (setting, arg, env) in [
@@ -132,31 +164,5 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         overrides.max_elements = args.max_elements;
         overrides.max_depth = args.max_depth;
     }
-    let settings = Settings::load(cli.config.as_deref(), overrides)?;
-    match cli.command {
-        Command::Serve(args) => serve(&settings, args.demo),
-        Command::Migrate => {
-            let db = Database::open(&settings.database_url)?;
-            println!("database {} is up to date", db.describe());
-            Ok(())
-        }
-        Command::Instance(command) => instance(&settings, command),
-        Command::Incidents(command) => incidents_command(&settings, command),
-        Command::Samples(args) => samples(&settings, args),
-        Command::Tls(command) => tls(command),
-        Command::Token(command) => token(&settings, command),
-        Command::User(command) => user(&settings, command),
-        Command::Db(DbCommand::Copy { from, to }) => db_copy(&from, &to),
-        Command::Mapping(MappingCommand::Test {
-            name,
-            mapping_file,
-            json,
-        }) => {
-            let doc = mapping_file.as_deref().map(read_mapping).transpose()?;
-            let mut conn = connect(&settings)?;
-            let report = store::mapping_test(&mut conn, &name, doc).map_err(fail)?;
-            output::mapping_report(&report, json);
-            Ok(())
-        }
-    }
+    Settings::load(cli.config.as_deref(), overrides)
 }

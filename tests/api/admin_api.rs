@@ -50,7 +50,7 @@ fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u
 fn tokens_authenticate_and_roles_limit_what_they_reach() {
     let env = TestEnv::new();
     let (admin, analyst) = (token(&env, "admin"), token(&env, "analyst"));
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = |p: &str| server.url(&format!("/api/v1{p}"));
 
     let (status, body) = call("GET", &url("/incidents"), None, None);
@@ -97,7 +97,7 @@ fn tokens_authenticate_and_roles_limit_what_they_reach() {
 fn instances_and_credentials_are_managed_over_http_and_take_effect_at_once() {
     let env = TestEnv::new();
     let admin = token(&env, "admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = |p: &str| server.url(&format!("/api/v1{p}"));
     let t = Some(admin.as_str());
 
@@ -189,7 +189,7 @@ fn instances_and_credentials_are_managed_over_http_and_take_effect_at_once() {
 fn bad_admin_requests_get_errors_naming_the_field() {
     let env = TestEnv::new();
     let admin = token(&env, "admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = |p: &str| server.url(&format!("/api/v1{p}"));
     let t = Some(admin.as_str());
     let cases = [
@@ -300,7 +300,7 @@ fn incidents_are_filtered_and_paged_without_gaps_or_repeats_while_ingest_continu
     env.add_instance("a", "u", "p", &["--incident-type", "TA"]);
     env.add_instance("b", "u", "p", &[]);
     let analyst = token(&env, "analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let auth = Some(("u", "p"));
     let batch = |n: usize, prefix: &str, occurred: &str| {
         let events: Vec<Value> = (0..n)
@@ -392,7 +392,7 @@ fn export_streams_every_matching_incident_as_ndjson() {
     let env = TestEnv::new();
     env.add_instance("bulk", "u", "p", &[]);
     let analyst = token(&env, "analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     for _ in 0..3 {
         let events: Vec<Value> = (0..1000)
             .map(|i| json!({"name": format!("e{i}")}))
@@ -438,7 +438,7 @@ fn samples_are_read_by_analysts_and_cleared_by_admins() {
     let env = TestEnv::new();
     env.add_instance("s", "u", "p", &["--store-samples"]);
     let (admin, analyst) = (token(&env, "admin"), token(&env, "analyst"));
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     post_json(
         &server.execute_url("s"),
         Some(("u", "p")),
@@ -460,7 +460,7 @@ fn samples_are_read_by_analysts_and_cleared_by_admins() {
 fn put_tls_installs_a_valid_pair_and_refuses_a_bad_one() {
     let env = TestEnv::new();
     let admin = token(&env, "admin");
-    let plain = env.serve(&[]);
+    let plain = env.serve_in_process(&[]);
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
     let read = |name: &str| std::fs::read_to_string(format!("{fixtures}/{name}")).unwrap();
     let (status, answer) = call(
@@ -476,7 +476,7 @@ fn put_tls_installs_a_valid_pair_and_refuses_a_bad_one() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), read("rsa.pem")).unwrap();
     std::fs::write(dir.join("key.pem"), read("rsa-pkcs8.key")).unwrap();
-    let server = env.serve(&[
+    let server = env.serve_in_process(&[
         "--tls-listen",
         "127.0.0.1:0",
         "--tls-cert",
@@ -532,7 +532,7 @@ fn put_tls_installs_a_valid_pair_and_refuses_a_bad_one() {
 fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
     let env = TestEnv::new();
     let admin = token(&env, "admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let (status, doc) = call("GET", &server.url("/api/v1/openapi.json"), None, None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));

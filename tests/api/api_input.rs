@@ -24,7 +24,7 @@ fn an_unknown_query_parameter_on_any_api_route_is_400_naming_it() {
     let env = TestEnv::new();
     env.add_instance("known", "u", "p", &[]);
     let admin = env.api_token("admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let c = client();
     let requests = [
         (
@@ -92,7 +92,7 @@ fn malformed_api_bodies_are_4xx_json_errors() {
     let env = TestEnv::new();
     env.add_instance("known", "u", "p", &[]);
     let admin = env.api_token("admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let c = client();
     let bodies = [
         ("not JSON", "application/json", "{\"name\":"),
@@ -179,7 +179,7 @@ fn api_and_token_bodies_that_never_finish_are_408_after_the_body_timeout() {
     let admin = env.api_token("admin");
     let config = env.path("intake.toml");
     std::fs::write(&config, "[limits]\nbody_timeout_ms = 1000\n").unwrap();
-    let server = env.serve(&["--config", config.to_str().unwrap()]);
+    let server = env.serve_in_process(&["--config", config.to_str().unwrap()]);
 
     let (text, waited) = trickled(
         &server,

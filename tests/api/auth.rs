@@ -10,7 +10,7 @@ use crate::helpers::*;
 fn basic_credentials_must_match_exactly() {
     let env = TestEnv::new();
     env.add_instance("cato", "cato", "Corr3ct-Horse", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("cato");
     assert_eq!(
         post_json(&url, Some(("cato", "Corr3ct-Horse")), "{}").0,
@@ -52,7 +52,7 @@ fn basic_credentials_must_match_exactly() {
 fn header_rules_use_the_xsoar_username_convention() {
     let env = TestEnv::new();
     env.add_instance("cii", "_header:X-Api-Key", "k-9f8e7d", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let send = |value: Option<&str>| {
         let mut request = client().post(server.execute_url("cii")).body("{}");
         if let Some(v) = value {
@@ -74,7 +74,7 @@ fn header_rules_use_the_xsoar_username_convention() {
 fn bearer_tokens_work_as_an_authorization_header_rule() {
     let env = TestEnv::new();
     env.add_instance("cma", "_header:Authorization", "Bearer tok-123", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let send = |token: &str| {
         client()
             .post(server.execute_url("cma"))
@@ -109,7 +109,7 @@ fn several_credentials_on_one_instance_are_all_accepted() {
     add("bob", "pw-bob");
     add("alice", "pw-alice-new");
     add("_header:X-Token", "tok");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("multi");
     for (user, pw) in [
         ("alice", "pw-alice"),
@@ -137,7 +137,7 @@ fn several_credentials_on_one_instance_are_all_accepted() {
 fn credential_changes_take_effect_on_a_running_server() {
     let env = TestEnv::new();
     env.add_instance("rot", "sender", "old-secret", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("rot");
     assert_eq!(post_json(&url, Some(("sender", "old-secret")), "{}").0, 200);
 
@@ -199,7 +199,7 @@ fn an_instance_without_credentials_is_closed_unless_anonymous_is_opted_in() {
     let env = TestEnv::new();
     env.ok(&["instance", "add", "closed"], None);
     env.ok(&["instance", "add", "open", "--allow-anonymous"], None);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let closed = post_json(&server.execute_url("closed"), None, "{}");
     assert_error(&closed, 401, "unauthorized");
     let (status, body) = post_json(&server.execute_url("open"), None, r#"{"name":"anon"}"#);
@@ -211,7 +211,7 @@ fn an_instance_without_credentials_is_closed_unless_anonymous_is_opted_in() {
 fn authentication_happens_before_the_body_is_read() {
     let env = TestEnv::new();
     env.add_instance("guarded", "u", "p", &[]);
-    let server = env.serve(&["--max-body-bytes", "100"]);
+    let server = env.serve_in_process(&["--max-body-bytes", "100"]);
     let url = server.execute_url("guarded");
     // Invalid JSON and an oversized body are not looked at for an unauthenticated sender.
     assert_error(
@@ -265,7 +265,7 @@ fn an_instance_or_credential_added_a_moment_ago_works_at_once() {
     let config = env.path("slow-poll.toml");
     // Polling is too slow to explain success: only the check before refusing can.
     std::fs::write(&config, "reload_interval_ms = 60000\n").unwrap();
-    let server = env.serve(&["--config", config.to_str().unwrap()]);
+    let server = env.serve_in_process(&["--config", config.to_str().unwrap()]);
     env.add_instance("fresh", "u", "p1", &[]);
     let (status, body) = post_json(&server.execute_url("fresh"), Some(("u", "p1")), "{}");
     assert_eq!(status, 200, "{body}");

@@ -172,7 +172,7 @@ fn incidents_are_listed_newest_first_with_filters() {
     let env = TestEnv::new();
     env.add_instance("a", "u", "p", &["--incident-type", "TA"]);
     env.add_instance("b", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let auth = Some(("u", "p"));
     post_json(
         &server.execute_url("a"),
@@ -288,7 +288,7 @@ fn console_users_are_added_listed_given_new_passwords_and_removed() {
     );
     refused(&["user", "remove", "nobody"], None, "nobody");
 
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let session = console_session(&server, "mia", password).expect("signed in");
     assert!(session_works(&server, &session));
     assert!(console_session(&server, "mia", "the wrong password!").is_none());

@@ -14,7 +14,7 @@ use crate::helpers::*;
 fn a_listing_whose_reader_goes_away_ends_quietly() {
     let env = TestEnv::new();
     env.add_instance("many", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     // Far more than a pipe holds (64 KiB), so the command is still writing when the
     // reader leaves.
     let long = "x".repeat(200);

@@ -27,7 +27,7 @@ fn dedup_instance(env: &TestEnv) {
 fn a_repeated_dedup_key_updates_one_incident_and_keeps_every_delivery() {
     let env = TestEnv::new();
     dedup_instance(&env);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let mut statuses = Vec::new();
     let mut ids = HashSet::new();
     for n in 0..3 {
@@ -97,7 +97,7 @@ fn a_repeated_dedup_key_updates_one_incident_and_keeps_every_delivery() {
 fn fifty_concurrent_deliveries_with_one_key_make_one_incident_with_fifty_occurrences() {
     let env = TestEnv::new();
     dedup_instance(&env);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("xops");
     let senders: Vec<_> = (0..50)
         .map(|n| {
@@ -124,7 +124,7 @@ fn fifty_concurrent_deliveries_with_one_key_make_one_incident_with_fifty_occurre
 fn response_object_gives_one_correlation_id() {
     let env = TestEnv::new();
     env.add_instance("cma", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = format!("{}?response=object", server.execute_url("cma"));
     let (status, body) = post_json(&url, AUTH, r#"[{"name":"a"},{"name":"b"}]"#);
     assert_eq!(status, 200, "{body}");
@@ -156,7 +156,7 @@ fn put_updates_an_incident_of_that_instance_and_keeps_the_history() {
     let env = TestEnv::new();
     env.add_instance("cato", "u", "p", &["--preset", "cato"]);
     env.add_instance("other", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     // Create: Cato reads the correlation id from the response at a JSON path.
     let url = format!("{}?response=object", server.execute_url("cato"));
     let (_, created) = post_json(
@@ -257,7 +257,7 @@ fn alert(status: &str, fingerprint: &str) -> String {
 fn a_resolving_delivery_resolves_and_the_next_one_opens_a_new_incident() {
     let env = TestEnv::new();
     env.add_instance("am", "u", "p", &["--preset", "alertmanager"]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("am");
     let (_, first) = post_json(&url, AUTH, &alert("firing", "fp-1"));
     let (_, again) = post_json(&url, AUTH, &alert("firing", "fp-1"));
@@ -318,7 +318,7 @@ fn analysts_change_status_over_http_and_the_cli() {
     let env = TestEnv::new();
     env.add_instance("s", "u", "p", &[]);
     let analyst = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let (_, created) = post_json(&server.execute_url("s"), AUTH, r#"{"name":"x"}"#);
     let id = created[0]["id"].as_i64().unwrap();
     let patch = |body: serde_json::Value| {
@@ -373,7 +373,7 @@ fn idempotency_key_retries_get_the_first_response_and_store_nothing() {
     let env = TestEnv::new();
     env.add_instance("idem", "u", "p", &[]);
     env.add_instance("other", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("idem");
     let body = r#"[{"name":"a"},{"name":"b","occurred":"soon"}]"#;
     let (status, first) = post_with_key(&url, "delivery-1", body);
@@ -462,7 +462,7 @@ fn an_incident_stored_before_the_last_migration_survives_it_and_still_correlates
         json!({"title": "Story v0", "story": "st-1", "n": 0, "text": "é ✓"})
     );
 
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let (status, body) = post_json(
         &server.execute_url("xops"),
         AUTH,

@@ -47,7 +47,7 @@ fn db_copy_moves_everything_keeps_ids_resumes_and_the_target_serves() {
         &["token", "create", "--role", "analyst", "--name", "soc"],
         None,
     );
-    let server = source.serve(&[]);
+    let server = source.serve_in_process(&[]);
     let events: Vec<Value> = (0..30)
         .map(|n| json!({"name": format!("event {n}")}))
         .collect();
@@ -142,7 +142,7 @@ fn db_copy_moves_everything_keeps_ids_resumes_and_the_target_serves() {
     drop(server);
 
     // The target serves the same senders with the same secrets, and new ids follow the old.
-    let moved = target.serve(&[]);
+    let moved = target.serve_in_process(&[]);
     let (status, body) = post_json(
         &moved.execute_url("cato"),
         Some(("cma", "pw-cato")),

@@ -239,7 +239,7 @@ fn sqlite_only_committed_incidents_reach_the_database_file_without_waiting_for_t
     );
     let env = TestEnv::new();
     env.add_instance("ck", "ck", "pw", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let marker = "checkpointed-7f3a9c";
     let (status, _) = post_json(
         &server.execute_url("ck"),

@@ -136,7 +136,7 @@ fn postgres_only_ingest_answers_503_while_postgres_is_cut_off_and_recovers_alone
         format!("{scheme_user}@127.0.0.1:{}/{database}", proxy.port)
     };
     let proxied = TestEnv::at_url(through_proxy);
-    let server = proxied.serve(&[]);
+    let server = proxied.serve_in_process(&[]);
     let url = server.execute_url("cut");
     let mut acked: Vec<i64> = Vec::new();
     let before = deliver(&url, "before");
@@ -242,7 +242,7 @@ fn sqlite_only_a_full_disk_answers_503_and_ingest_recovers_when_space_returns() 
     let _mounted = Mounted(disk.clone());
     let env = TestEnv::at_url(format!("sqlite://{}", disk.join("intake.db").display()));
     env.add_instance("full", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("full");
     let big = |tag: &str| {
         let padding = "x".repeat(2000);

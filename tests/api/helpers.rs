@@ -1,5 +1,34 @@
-//! Test harness: a fresh database per test, the real `intake` binary for CLI commands, and
-//! the real server started on port 0 over real HTTP.
+//! Test harness: a fresh database per test, the real `intake` binary for CLI commands, and a
+//! real server on port 0 over real HTTP, started one of two ways:
+//!
+//! - [`TestEnv::serve_in_process`]: the [`Application`] that `intake serve` with the same flags
+//!   would run (its settings come from the same command-line parsing), on a thread of the test
+//!   process with an actix system of its own. Ready when built (the listeners are bound);
+//!   dropped, it stops like the binary on SIGTERM (in-flight requests finish, the writer
+//!   drains) and its thread is joined, so the database is released. It saves starting a
+//!   process per server.
+//! - [`TestEnv::serve`]: `intake serve` as a child process, ready once it prints `intake ready`.
+//!
+//! Both give the same [`TestServer`], reached only over HTTP, so a test moves from one to the
+//! other by changing that call. Tests use the in-process server unless they need a process:
+//!
+//! - they signal, kill -9, SIGTERM or restart the server (durability, certificate and listener
+//!   reload on SIGHUP, sessions and gauges across a restart), or read its log (access and
+//!   refusal lines, certificate warnings, secrets never logged, where settings came from):
+//!   the test process starts no logger, and `log_text`, `signal`, `kill9` and `terminate`
+//!   panic on an in-process server;
+//! - they check state that is global to a process, which every in-process server would share:
+//!   the Prometheus metrics (`/metrics` counts); each instance's activity counters
+//!   (`last_accepted`, the 24 h counts), kept by instance name in one static map whose every
+//!   entry each server's recorder writes into its own database by instance id; the rate
+//!   limiters, kept by instance name; the registry's one-refresh-at-a-time lock, which the
+//!   freshness tests' stream of refusals takes over and over (in one process every other
+//!   server's reloads would queue behind it);
+//! - they run several servers on one database (replicas), which are separate processes in
+//!   production and in one process would share that state too.
+//!
+//! CLI commands always run the binary ([`TestEnv::run`], [`TestEnv::ok`]), setup included: the
+//! CLI tests check them as a user runs them, and every test sets up the same way.
 //!
 //! The database is an SQLite file in a temp dir, or, with `INTAKE_TEST_BACKEND=postgres`, a
 //! PostgreSQL database of its own created on the server at `INTAKE_TEST_PG_URL` and dropped
@@ -10,6 +39,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use intake::app::Application;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_intake");
@@ -315,9 +345,16 @@ impl TestEnv {
         self.json(&["incidents", "show", &id.to_string(), "--json"])
     }
 
-    /// Starts `intake serve` on a free port with these extra flags.
+    /// Starts `intake serve` (the binary, as a child process) on a free port with these extra
+    /// flags.
     pub fn serve(&self, extra: &[&str]) -> TestServer {
         TestServer::start(self, extra)
+    }
+
+    /// Starts the server `intake serve` with these extra flags would run, in this process,
+    /// on a free port (see the module comment for which tests may use it).
+    pub fn serve_in_process(&self, extra: &[&str]) -> TestServer {
+        TestServer::start_in_process(self, extra)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -336,14 +373,29 @@ impl Drop for TestEnv {
     }
 }
 
-/// A running `intake serve`.
+/// A running server: `intake serve` as a child process ([`TestEnv::serve`]) or the same
+/// [`Application`] on a thread of the test process ([`TestEnv::serve_in_process`]). Tests
+/// reach either only over HTTP, through `base`, `https`, `url` and `execute_url`.
 pub struct TestServer {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
+    running: Running,
     /// The HTTP listener's URL, or the HTTPS one when only HTTPS is served.
     pub base: String,
     pub https: Option<String>,
-    pub log: PathBuf,
+}
+
+enum Running {
+    Process {
+        child: Child,
+        /// Kept open: the server's prints would fail on a closed pipe.
+        _stdout: BufReader<ChildStdout>,
+        /// Its stderr: the log.
+        log: PathBuf,
+    },
+    InProcess {
+        handle: actix_web::dev::ServerHandle,
+        /// The thread running the server's actix system; its result is the server's.
+        thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    },
 }
 
 impl TestServer {
@@ -385,6 +437,86 @@ impl TestServer {
                 break;
             }
         }
+        TestServer::listening(
+            Running::Process {
+                child,
+                _stdout: stdout,
+                log,
+            },
+            &urls,
+        )
+    }
+
+    /// Builds the settings `intake serve --listen 127.0.0.1:0 EXTRA…` would run with, then the
+    /// application from them on a thread of its own with its own actix system. Ready on return:
+    /// the listeners are bound when `Application::build_without_signals` returns.
+    fn start_in_process(env: &TestEnv, extra: &[&str]) -> TestServer {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut args = vec![
+            "intake",
+            "--database-url",
+            &env.db_url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let matches = intake::cli::Cli::command()
+            .try_get_matches_from(&args)
+            .unwrap_or_else(|e| panic!("intake serve {extra:?}: {e}"));
+        let mut cli = intake::cli::Cli::from_arg_matches(&matches).expect("parsed arguments");
+        if let intake::cli::Command::Serve(serve) = &cli.command {
+            assert!(!serve.demo, "--demo prints to stdout: use env.serve");
+        }
+        // As the child process runs without INTAKE_CONFIG.
+        if matches.value_source("config") == Some(clap::parser::ValueSource::EnvVariable) {
+            cli.config = None;
+        }
+        let mut settings = intake::cli::settings(&cli, &matches)
+            .unwrap_or_else(|e| panic!("intake serve {extra:?}: {e:#}"));
+        if let Some(key) = &env.secret_key {
+            // The child process gets INTAKE_SECRET_KEY; one process has one environment, so
+            // this server reads the same key from a file.
+            let file = env.path("in-process-secret.key");
+            std::fs::write(&file, key).expect("key file");
+            settings.secret_key_file = Some(file);
+        }
+        let (ready, started) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("intake-in-process".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    match Application::build_without_signals(&settings).await {
+                        Ok(app) => {
+                            let _ = ready.send(Ok((app.urls().to_vec(), app.handle())));
+                            app.run_until_stopped().await
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(format!("{e:#}")));
+                            Ok(())
+                        }
+                    }
+                })
+            })
+            .expect("spawn the server thread");
+        let (urls, handle) = match started.recv() {
+            Ok(Ok(started)) => started,
+            Ok(Err(e)) => panic!("intake serve {extra:?} (in process) did not start: {e}"),
+            Err(_) => match thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(result) => panic!("the in-process server thread ended at once: {result:?}"),
+            },
+        };
+        TestServer::listening(
+            Running::InProcess {
+                handle,
+                thread: Some(thread),
+            },
+            &urls,
+        )
+    }
+
+    fn listening(running: Running, urls: &[String]) -> TestServer {
         let https = urls.iter().find(|u| u.starts_with("https://")).cloned();
         let base = urls
             .iter()
@@ -393,18 +525,28 @@ impl TestServer {
             .cloned()
             .expect("a listener");
         TestServer {
-            child,
-            _stdout: stdout,
+            running,
             base,
             https,
-            log,
+        }
+    }
+
+    /// The child process; a test that signals, kills or reads the log of its server needs one.
+    fn child(&mut self) -> &mut Child {
+        match &mut self.running {
+            Running::Process { child, .. } => child,
+            Running::InProcess { .. } => no_process(),
         }
     }
 
     /// Sends a signal (`HUP`, `TERM`…) to the server.
     pub fn signal(&self, name: &str) {
+        let pid = match &self.running {
+            Running::Process { child, .. } => child.id().to_string(),
+            Running::InProcess { .. } => no_process(),
+        };
         let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .args([&format!("-{name}"), &pid])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -420,20 +562,18 @@ impl TestServer {
 
     /// kill -9: no chance to flush or clean up.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// SIGTERM, then waits for the process to end; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        self.signal("TERM");
+        let child = self.child();
         let deadline = Instant::now() + Duration::from_secs(40);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = child.try_wait().expect("try_wait") {
                 return status.success();
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -441,15 +581,45 @@ impl TestServer {
         panic!("intake serve did not stop within 40 s of SIGTERM");
     }
 
+    /// What the server process wrote to stderr. An in-process server logs nowhere (the test
+    /// process starts no logger), so a test reading the log needs `env.serve`.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        match &self.running {
+            Running::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            Running::InProcess { .. } => {
+                panic!("an in-process server writes no log: start it with env.serve")
+            }
+        }
     }
+}
+
+fn no_process() -> ! {
+    panic!("an in-process server has no process of its own: start it with env.serve")
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.running {
+            Running::Process { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::InProcess { handle, thread } => {
+                // `stop` sends its command at once; the thread's end is what to wait for:
+                // in-flight requests finish, the writer drains, every connection closes.
+                drop(handle.stop(true));
+                let Some(thread) = thread.take() else { return };
+                let result = thread.join();
+                if std::thread::panicking() {
+                    return;
+                }
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => panic!("the in-process server failed: {e:#}"),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        }
     }
 }
 

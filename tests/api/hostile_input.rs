@@ -11,7 +11,7 @@ use crate::helpers::*;
 fn unreadable_json_values_are_refused_and_out_of_range_timestamps_use_the_receive_time() {
     let env = TestEnv::new();
     env.add_instance("hostile", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("hostile");
     for (body, problem) in [
         (r#"{"name":"big","n":1e999}"#, "out of range"),
@@ -61,7 +61,7 @@ fn oversized_jsonpath_indexes_are_refused_and_blank_literals_name_nothing() {
     let env = TestEnv::new();
     env.add_instance("mapped", "u", "p", &[]);
     let admin = env.api_token("admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let patch = |mapping: Value| {
         let response = client()
             .patch(server.url("/api/v1/instances/mapped"))

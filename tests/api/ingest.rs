@@ -9,7 +9,7 @@ const AUTH: Option<(&str, &str)> = Some(("sender", "pw-1234"));
 fn setup(extra: &[&str]) -> (TestEnv, TestServer) {
     let env = TestEnv::new();
     env.add_instance("alerts", "sender", "pw-1234", extra);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     (env, server)
 }
 
@@ -342,7 +342,7 @@ fn credential_headers_never_reach_raw_json() {
         ],
         Some("pw-5678"),
     );
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let response = client()
         .post(server.execute_url("keyed"))
         .header("X-Api-Key", "key-1")
@@ -384,7 +384,7 @@ fn credential_headers_never_reach_raw_json() {
 fn a_nul_character_in_a_payload_is_stored_and_in_a_mapped_field_refused_on_postgres() {
     let env = TestEnv::new();
     env.add_instance("nul", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     // In the payload only: stored on both backends, exactly as sent.
     let body = r#"{"name":"with nul","text":"a\u0000b"}"#;
     let answer = post_json(&server.execute_url("nul"), Some(("u", "p")), body);

@@ -16,7 +16,7 @@ fn array_of(n: usize) -> String {
 fn default_limits_are_10_mib_1000_elements_and_depth_128() {
     let env = TestEnv::new();
     env.add_instance("lim", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.execute_url("lim");
 
     let just_over = format!("{{\"pad\":\"{}\"}}", "x".repeat(10 * 1024 * 1024));
@@ -49,7 +49,7 @@ fn limits_are_configurable_by_flag_and_by_config_file() {
     env.add_instance("lim", "u", "p", &[]);
     let config = env.path("intake.toml");
     std::fs::write(&config, "[limits]\nmax_elements = 3\nmax_depth = 4\n").unwrap();
-    let server = env.serve(&[
+    let server = env.serve_in_process(&[
         "--config",
         config.to_str().unwrap(),
         "--max-body-bytes",

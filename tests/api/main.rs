@@ -1,5 +1,11 @@
-//! Integration tests: the real binary, a real database (an SQLite file, or PostgreSQL with
-//! INTAKE_TEST_BACKEND=postgres), real HTTP over loopback.
+//! Integration tests: the real binary (or its server in the test process, see `helpers`), a
+//! real database (an SQLite file, or PostgreSQL with INTAKE_TEST_BACKEND=postgres), real HTTP
+//! over loopback.
+
+/// The binary's allocator (src/main.rs says why), so that a server run in the test process
+/// allocates as `intake serve` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin_api;
 mod api_input;

@@ -11,7 +11,7 @@ const AUTH: Option<(&str, &str)> = Some(("u", "p"));
 fn the_alertmanager_preset_splits_a_group_into_named_typed_dated_incidents() {
     let env = TestEnv::new();
     env.add_instance("am", "u", "p", &["--preset", "alertmanager"]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     // Shape from the Alertmanager webhook documentation (version 4).
     let payload = json!({
         "version": "4", "groupKey": "{}:{alertname=\"HighCPU\"}", "truncatedAlerts": 0,
@@ -49,7 +49,7 @@ fn the_alertmanager_preset_splits_a_group_into_named_typed_dated_incidents() {
 fn the_github_preset_reads_the_event_and_delivery_headers() {
     let env = TestEnv::new();
     env.add_instance("gh", "_header:X-Hub-Token", "t", &["--preset", "github"]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     // A code scanning alert, shape from GitHub's webhook documentation.
     let payload = json!({
         "action": "created",
@@ -104,7 +104,7 @@ fn a_custom_mapping_file_maps_and_classifies_and_bad_ones_are_refused() {
     );
     let shown = env.json(&["instance", "show", "cs", "--json"]);
     assert_eq!(shown["mapping"]["labels"]["company"], "$.company");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let (status, body) = post_json(
         &server.execute_url("cs"),
         AUTH,
@@ -153,7 +153,7 @@ fn a_mapping_is_tested_against_stored_samples_before_it_is_saved() {
     let env = TestEnv::new();
     env.add_instance("cato", "u", "p", &["--store-samples"]);
     let admin = env.api_token("admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     post_json(
         &server.execute_url("cato"),
         AUTH,

@@ -133,7 +133,7 @@ fn the_token_endpoint_reads_the_pair_from_every_place_clients_send_it() {
 fn malformed_or_wrong_token_requests_get_rfc_6749_errors() {
     let env = TestEnv::new();
     env.add_instance("cs", "connectsecure", "pw-123456", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let url = server.url("/instance/token/cs");
     let c = client();
     let cases = vec![
@@ -349,7 +349,7 @@ fn assert_saturation_is_503(
 fn a_saturated_password_checker_answers_503_on_the_token_endpoint_and_on_ingest() {
     let env = TestEnv::new();
     env.add_instance("busy", "client", "s3cret-busy", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let token_url = server.url("/instance/token/busy");
     let answers = flood(400, |c, i| {
         c.post(&token_url)
@@ -374,7 +374,7 @@ fn a_token_ttl_given_at_creation_is_the_issued_tokens_lifetime() {
     let env = TestEnv::new();
     env.add_instance("by-cli", "client", "s3cret-cli", &["--token-ttl", "90"]);
     let admin = env.api_token("admin");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let created = client()
         .post(server.url("/api/v1/instances"))
         .bearer_auth(&admin)

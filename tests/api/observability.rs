@@ -254,7 +254,7 @@ fn the_delivery_log_keeps_the_newest_n_per_instance() {
         &env,
         "delivery_log_limit = 5\ntrusted_proxies = [\"127.0.0.1\"]\n",
     );
-    let server = env.serve(&["--config", &config]);
+    let server = env.serve_in_process(&["--config", &config]);
     for n in 0..8 {
         let response = client()
             .post(server.execute_url("flood"))

@@ -10,7 +10,7 @@ use crate::helpers::*;
 #[test]
 fn health_and_readiness_answer() {
     let env = TestEnv::new();
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let health = client().get(server.url("/healthz")).send().unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<Value>().unwrap()["status"], "ok");
@@ -59,7 +59,7 @@ fn every_request_is_access_logged_without_credentials() {
 fn unavailable_storage_answers_503_with_retry_after_and_stores_nothing() {
     let env = TestEnv::new();
     env.add_instance("busy", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let mut blocker = env.block_writes();
 
     let response = client()
@@ -87,7 +87,7 @@ fn postgres_only_ingest_recovers_by_itself_when_the_database_drops_its_connectio
     assert!(on_postgres(), "a PostgreSQL test: the SQLite pass skips it");
     let env = TestEnv::new();
     env.add_instance("steady", "u", "p", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let send = || post_json(&server.execute_url("steady"), Some(("u", "p")), "{}").0;
     assert_eq!(send(), 200);
     // What a database restart or failover does to intake's sessions: every one is cut.

@@ -174,7 +174,7 @@ fn postgres_only_connections_are_encrypted_when_the_url_requires_tls() {
     );
     let tls = env.with_url_parameters("sslmode=require");
     tls.add_instance("private", "u", "p", &[]);
-    let server = tls.serve(&[]);
+    let server = tls.serve_in_process(&[]);
     let (status, body) = post_json(&server.execute_url("private"), Some(("u", "p")), "{}");
     assert_eq!(status, 200, "{body}");
 

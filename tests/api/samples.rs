@@ -93,7 +93,7 @@ fn the_newest_samples_are_kept_deduplicated_and_survive_a_restart() {
 fn lowering_the_sample_limit_trims_stored_samples() {
     let env = TestEnv::new();
     env.add_instance("s", "u", "p", &["--store-samples"]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let batch: Vec<Value> = (0..10).map(|i| json!({"i": i})).collect();
     post_json(
         &server.execute_url("s"),

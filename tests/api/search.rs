@@ -70,7 +70,7 @@ fn every_filter_narrows_the_list_and_filters_combine() {
     let env = TestEnv::new();
     two_instances(&env);
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     seed(&server);
     let names = |query: &str| names(&server, &token, query);
 
@@ -162,7 +162,7 @@ fn every_filter_narrows_the_list_and_filters_combine() {
 fn bad_filter_parameters_are_refused_naming_them() {
     let env = TestEnv::new();
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     for path in [
         "/api/v1/incidents",
         "/api/v1/incidents/facets",
@@ -192,7 +192,7 @@ fn facets_count_every_matching_incident_by_instance_type_status_and_severity() {
     let env = TestEnv::new();
     two_instances(&env);
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     seed(&server);
     let facets = |query: &str| {
         let (status, body) = get(
@@ -239,7 +239,7 @@ fn updated_incidents_are_found_by_their_new_text_only() {
     let env = TestEnv::new();
     two_instances(&env);
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     seed(&server);
     // A dedup-key delivery replaces the payload and the labels.
     let update = json!({"title": "CPU normal", "sev": "low", "key": "k2", "env": "staging",
@@ -272,7 +272,7 @@ fn updated_incidents_are_found_by_their_new_text_only() {
 fn the_cli_lists_with_the_same_filters_as_flags() {
     let env = TestEnv::new();
     two_instances(&env);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     seed(&server);
     let listed = env.json(&[
         "incidents",
@@ -345,7 +345,7 @@ fn the_migration_indexes_incidents_stored_before_it() {
     }
     drop(conn);
     // `serve` migrates at start.
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     assert_eq!(names(&server, &token, "q=ancient"), ["Old disk alarm"]);
     assert_eq!(names(&server, &token, "label=env:prod"), ["Old disk alarm"]);
     let (_, facets) = get(&server, &token, "/api/v1/incidents/facets?instance=mon");
@@ -357,7 +357,7 @@ fn filtered_pages_visit_each_match_once_while_new_ones_arrive() {
     let env = TestEnv::new();
     two_instances(&env);
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let batch = |from: usize, word: &str| {
         let events: Vec<Value> = (from..from + 10)
             .map(|n| json!({"name": format!("event {n}"), "detail": {"text": format!("{word} {n}")}}))
@@ -419,7 +419,7 @@ fn postgres_only_facet_counts_stay_exact_through_concurrent_writes_and_folds() {
     let env = TestEnv::new();
     two_instances(&env);
     let token = env.api_token("analyst");
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let severities = ["critical", "high", "low"];
     std::thread::scope(|scope| {
         for sender in 0..4 {

@@ -76,7 +76,7 @@ fn github_signatures_match_the_published_vector_and_refuse_forgeries() {
     let env = TestEnv::new().keyed();
     env.ok(&["instance", "add", "gh"], None);
     add_rule(&env, "gh", "github", "It's a Secret to Everybody", &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let published = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     let (status, body) = send(
         &server,
@@ -160,7 +160,7 @@ fn standard_webhooks_vector_tolerance_and_webhook_id_as_idempotency_key() {
     );
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     add_rule(&env, "svix", "standard-webhooks", secret, &[]);
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
     let vector = [
         ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".to_string()),
         ("webhook-timestamp", "1614265330".to_string()),
@@ -242,7 +242,7 @@ fn stripe_and_slack_signatures_with_their_timestamps() {
         "8f742231b10e8888abcd99yyyzzz85a5",
         &[],
     );
-    let server = env.serve(&[]);
+    let server = env.serve_in_process(&[]);
 
     let payload = r#"{"id":"evt_1","type":"charge.failed"}"#;
     let sign = |t: i64| {

@@ -15,7 +15,7 @@ fn server_with(env: &TestEnv, config_text: &str) -> TestServer {
     env.add_instance("slow", "u", "p", &[]);
     let config = env.path("intake.toml");
     std::fs::write(&config, config_text).unwrap();
-    env.serve(&["--config", config.to_str().unwrap()])
+    env.serve_in_process(&["--config", config.to_str().unwrap()])
 }
 
 fn address(server: &TestServer) -> String {

@@ -58,23 +58,33 @@ fn leaf_der(cert: &Path) -> Vec<u8> {
         .to_vec()
 }
 
-fn serve_tls(env: &TestEnv, cert: &Path, key: &Path) -> TestServer {
+/// Serves HTTP and HTTPS with `cert` and `key`, started by `serve` (`TestEnv::serve` or
+/// `TestEnv::serve_in_process`), with an instance `secure` (Basic `u`/`p`).
+fn serve_tls(
+    env: &TestEnv,
+    cert: &Path,
+    key: &Path,
+    serve: fn(&TestEnv, &[&str]) -> TestServer,
+) -> TestServer {
     env.add_instance("secure", "u", "p", &[]);
-    env.serve(&[
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ])
+    serve(
+        env,
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
 }
 
 #[test]
 fn ingest_works_over_https_beside_http_with_tls_1_3_and_1_2() {
     let env = TestEnv::new();
     let (ca, cert, key) = self_signed(&env, &env.path("certs"), "365");
-    let server = serve_tls(&env, &cert, &key);
+    let server = serve_tls(&env, &cert, &key, TestEnv::serve_in_process);
     let https = format!("{}/instance/execute/secure", server.https.as_ref().unwrap());
     for tls12 in [false, true] {
         let (status, der) = post_over_tls(&tls_client(&[&ca], tls12), &https);
@@ -99,7 +109,7 @@ fn sighup_rotates_the_certificate_and_refuses_a_bad_new_pair() {
     let (first_ca, cert, key) = self_signed(&env, &dir, "365");
     let old_ca = env.path("old-ca.pem");
     std::fs::copy(&first_ca, &old_ca).unwrap();
-    let server = serve_tls(&env, &cert, &key);
+    let server = serve_tls(&env, &cert, &key, TestEnv::serve);
     let url = format!("{}/instance/execute/secure", server.https.as_ref().unwrap());
     let old_der = leaf_der(&cert);
     // One connection opened before the rotation, kept alive across it.
@@ -214,7 +224,7 @@ fn expired_certificates_are_refused_and_expiring_ones_warn() {
     );
 
     let (_, cert, key) = self_signed(&env, &env.path("short"), "10");
-    let server = serve_tls(&env, &cert, &key);
+    let server = serve_tls(&env, &cert, &key, TestEnv::serve);
     assert!(
         server.log_text().contains("expires in"),
         "{}",
@@ -274,7 +284,12 @@ fn every_key_type_serves_https() {
         ("ed25519.pem", "ed25519-pkcs8.key"),
     ] {
         let env = TestEnv::new();
-        let server = serve_tls(&env, Path::new(&fixture(cert)), Path::new(&fixture(key)));
+        let server = serve_tls(
+            &env,
+            Path::new(&fixture(cert)),
+            Path::new(&fixture(key)),
+            TestEnv::serve_in_process,
+        );
         let url = format!("{}/instance/execute/secure", server.https.as_ref().unwrap());
         let client = tls_client(&[Path::new(&fixture(cert))], false);
         assert_eq!(post_over_tls(&client, &url).0, 200, "{key}");
@@ -312,7 +327,7 @@ fn an_instance_is_served_at_post_root_on_its_own_port_with_its_own_certificate()
     assert_eq!(shown["tls_cert"], fixture("ec.pem"));
 
     let (_ca, cert, key) = self_signed(&env, &env.path("main"), "365");
-    let server = serve_tls(&env, &cert, &key);
+    let server = serve_tls(&env, &cert, &key, TestEnv::serve_in_process);
 
     let own = format!("https://127.0.0.1:{https_port}/");
     let (status, der) = post_over_tls(&tls_client(&[Path::new(&fixture("ec.pem"))], false), &own);
