@@ -320,6 +320,8 @@ fn sizes(conn: &mut Conn, n: i64) {
         name.starts_with("incident_text")
             || name.starts_with("incident_labels")
             || name.starts_with("incident_counts")
+            || name.starts_with("incident_count_deltas")
+            || name == "incidents_name_trigrams"
             || name == "incidents_search"
             || name == "incidents_dedup_key"
             || name == "incidents_occurred"
