@@ -152,8 +152,9 @@ stop_server
 
 auth_pair
 CPU_MODEL=$(awk -F: '/model name/ {gsub(/^ /, "", $2); print $2; exit}' /proc/cpuinfo)
-# The "Search" section (make bench-search, written by hand from its output) is kept.
-SEARCH_SECTION=$(sed -n '/^## Search/,$p' docs/benchmarks.md 2>/dev/null || true)
+# The sections after the generated table ("## …": the ingest analysis, make bench-search and
+# make bench-console, written by hand from their output) are kept.
+SEARCH_SECTION=$(sed -n '/^## /,$p' docs/benchmarks.md 2>/dev/null || true)
 {
   echo "# Benchmarks"
   echo
