@@ -25,7 +25,9 @@ pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
     pub sans: Vec<String>,
+    #[schema(format = DateTime)]
     pub not_before: String,
+    #[schema(format = DateTime)]
     pub not_after: String,
     /// SHA-256 of the leaf certificate (DER), hex.
     pub sha256: String,

@@ -57,7 +57,7 @@ fn incident_filter(req: &HttpRequest) -> Result<IncidentFilter, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("{e}.")))
 }
 
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "intake", summary = "Incidents, newest first (analyst)", params(IncidentQuery), responses((status = 200, description = "{\"items\":[incident…],\"next_cursor\":\"…\"|null}"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "intake", summary = "Incidents, newest first (analyst)", params(IncidentQuery), responses((status = 200, body = super::pagination::Page), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_incidents(
     caller: Caller,
     req: HttpRequest,

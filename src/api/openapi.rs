@@ -27,7 +27,7 @@ use crate::tls::CertInfo;
         IncidentView, EventView, Facets, InstanceView, CredentialView, SampleView, CertInfo,
         instances::CreateInstance, instances::UpdateInstance, credentials::NewCredential,
         tls::NewCertificate, samples::MappingTest, incidents::IncidentChange, ErrorBody,
-        crate::ops::store::DeliveryView
+        crate::ops::store::DeliveryView, super::pagination::Page
     )),
     modifiers(&BearerAuth)
 )]

@@ -2,9 +2,10 @@
 
 use crate::incidents::IncidentView;
 
-/// One page of incidents.
-#[derive(serde::Serialize)]
-pub(super) struct Page {
+/// One page of incidents, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Page {
     pub(super) items: Vec<IncidentView>,
+    /// The `cursor` of the next page; null on the last page.
     pub(super) next_cursor: Option<String>,
 }

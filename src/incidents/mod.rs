@@ -21,12 +21,18 @@ pub struct IncidentView {
     pub name: String,
     #[serde(rename = "type")]
     pub type_: Option<String>,
+    /// When it happened (RFC 3339, UTC): the event's own time, else when it arrived.
+    #[schema(format = DateTime)]
     pub occurred: String,
+    /// When it was stored (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub created: String,
     /// `open`, `acknowledged` or `resolved`.
     pub status: String,
     /// Deliveries this incident stands for (more than 1 after dedup-key or PUT updates).
     pub occurrences: i32,
+    /// When the latest delivery folded into it arrived (RFC 3339, UTC), if any.
+    #[schema(format = DateTime)]
     pub last_seen: Option<String>,
     pub severity: Option<String>,
     pub dedup_key: Option<String>,
@@ -42,6 +48,7 @@ pub struct IncidentView {
 pub struct EventView {
     /// `created` or `updated`.
     pub kind: String,
+    #[schema(format = DateTime)]
     pub received: String,
     /// The incident's `raw_json` as this delivery made it.
     #[schema(value_type = Object)]

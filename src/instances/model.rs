@@ -73,6 +73,7 @@ pub struct CredentialView {
     /// The header a generic (`hmac-sha256`) signature rule reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
+    #[schema(format = DateTime)]
     pub created: String,
 }
 
@@ -80,6 +81,7 @@ pub struct CredentialView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SampleView {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub received: String,
     #[schema(value_type = Object)]
     pub body: serde_json::Value,

@@ -70,6 +70,7 @@ struct DeliveryRow {
 pub struct DeliveryView {
     pub id: i64,
     /// When it arrived (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub received: String,
     /// The peer's address; with a trusted proxy in front, the proxy's.
     pub remote_addr: String,
@@ -238,7 +239,7 @@ pub fn add_activity(
 pub struct Activity {
     /// When a delivery was last accepted (RFC 3339), or null.
     #[diesel(sql_type = Nullable<Timestamp>)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "rfc3339_or_null")]
     pub last_accepted: Option<NaiveDateTime>,
     /// Accepted deliveries in the current hour and the 23 before it.

@@ -580,3 +580,38 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
     assert!(doc["components"]["schemas"]["InstanceView"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// What a client generator reads: the list's answer is a page of incidents with its cursor,
+/// and timestamps are typed as date-times, not bare strings.
+#[test]
+fn the_openapi_document_types_the_incident_page_and_its_timestamps() {
+    let env = TestEnv::new();
+    let server = env.serve_in_process(&[]);
+    let (_, doc) = call("GET", &server.url("/api/v1/openapi.json"), None, None);
+    let list = &doc["paths"]["/api/v1/incidents"]["get"]["responses"]["200"];
+    assert_eq!(
+        list["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Page",
+        "{list}"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let page = &schemas["Page"]["properties"];
+    assert_eq!(
+        page["items"]["items"]["$ref"],
+        "#/components/schemas/IncidentView"
+    );
+    assert!(page["next_cursor"].is_object(), "{page}");
+    for (schema, field) in [
+        ("IncidentView", "occurred"),
+        ("IncidentView", "created"),
+        ("IncidentView", "last_seen"),
+        ("EventView", "received"),
+        ("SampleView", "received"),
+        ("DeliveryView", "received"),
+        ("CredentialView", "created"),
+        ("CertInfo", "not_after"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["format"], "date-time", "{schema}.{field}: {property}");
+    }
+}
