@@ -590,8 +590,7 @@ fn the_openapi_document_types_the_incident_page_and_its_timestamps() {
     let (_, doc) = call("GET", &server.url("/api/v1/openapi.json"), None, None);
     let list = &doc["paths"]["/api/v1/incidents"]["get"]["responses"]["200"];
     assert_eq!(
-        list["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/Page",
+        list["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Page",
         "{list}"
     );
     let schemas = &doc["components"]["schemas"];
@@ -612,6 +611,9 @@ fn the_openapi_document_types_the_incident_page_and_its_timestamps() {
         ("CertInfo", "not_after"),
     ] {
         let property = &schemas[schema]["properties"][field];
-        assert_eq!(property["format"], "date-time", "{schema}.{field}: {property}");
+        assert_eq!(
+            property["format"], "date-time",
+            "{schema}.{field}: {property}"
+        );
     }
 }
