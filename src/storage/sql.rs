@@ -204,12 +204,11 @@ mod tests {
 
     #[test]
     fn postgresql_placeholders_are_numbered_as_values_are_added() {
-        let sql = Sql {
+        let mut sql = Sql {
             text: String::new(),
             binds: Vec::new(),
             numbered: true,
         };
-        let mut sql = sql;
         let values = vec!["a".to_string(), "b".to_string()];
         sql.push("SELECT 1 WHERE x = ").int(1).any_of("y", &values);
         assert_eq!(sql.text, "SELECT 1 WHERE x = $1 AND y IN ($2, $3)");
