@@ -123,7 +123,7 @@ impl Browser {
                 .collect();
             match read {
                 Ok(texts) => return texts,
-                Err(e) if e.is_stale_element_reference() => {}
+                Err(e) if element_is_gone(&e) => {}
                 Err(e) => panic!("text of {css}: {e}"),
             }
         }
@@ -295,4 +295,14 @@ fn driver_port(driver: &mut Child) -> u16 {
         }
     }
     panic!("chromedriver exited before it listened");
+}
+
+/// Whether reading an element failed because the page replaced it. Chromium answers a read
+/// of an element from a page that is being navigated away with an "unknown error" naming a
+/// node outside the document rather than the standard stale element reference.
+fn element_is_gone(error: &fantoccini::error::CmdError) -> bool {
+    let text = error.to_string();
+    error.is_stale_element_reference()
+        || text.contains("does not belong to the document")
+        || text.contains("No node with given id")
 }
