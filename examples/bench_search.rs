@@ -325,6 +325,7 @@ fn sizes(conn: &mut Conn, n: i64) {
             || name == "incidents_search"
             || name == "incidents_dedup_key"
             || name == "incidents_occurred"
+            || name == "incidents_facets"
             || name == "incidents_labels"
             || name.starts_with("incidents.search")
     };

@@ -283,6 +283,17 @@ impl IncidentFilter {
             && self.created_before.is_none()
             && self.before_id.is_none()
     }
+
+    /// Whether the conditions besides free text and labels name only the columns facets
+    /// count by (instance, type, status, severity), so SQLite's facet index covers them.
+    pub fn names_facet_columns_only(&self) -> bool {
+        self.dedup_key.is_none()
+            && self.name_contains.is_none()
+            && self.occurred_after.is_none()
+            && self.occurred_before.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+    }
 }
 
 /// An RFC 3339 parameter; the error names the parameter.
