@@ -14,6 +14,7 @@
 //! commits, before it acknowledges them (see `writer`).
 
 pub mod copy;
+pub mod group_count;
 pub mod health;
 pub mod schema;
 pub mod sql;
@@ -174,6 +175,8 @@ impl Database {
                     .with_context(|| format!("cannot open database {}", path.display()))?;
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .context("cannot configure database connection")?;
+                group_count::register(&mut conn)
+                    .context("cannot register SQL functions on the database connection")?;
                 Ok(Conn::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {

@@ -219,6 +219,21 @@ fn facets_count_every_matching_incident_by_instance_type_status_and_severity() {
         json!({"critical": 1, "high": 1})
     );
     assert_eq!(facets("q=nothing-matches")["total"], 0);
+    // Words or labels with a condition on other columns (the row is read), and two labels.
+    assert_eq!(
+        facets("q=disk&name_contains=plain"),
+        json!({"total": 1, "instance": {"plain": 1}, "type": {"Plain": 1},
+               "status": {"open": 1}, "severity": {}})
+    );
+    assert_eq!(
+        facets("label=env:prod&occurred_after=2000-01-01T00:00:00Z")["total"],
+        2
+    );
+    assert_eq!(
+        facets("label=env:prod&label=team:sec&q=alice"),
+        json!({"total": 1, "instance": {"mon": 1}, "type": {},
+               "status": {"open": 1}, "severity": {"high": 1}})
+    );
     // A status change moves the counts at once; the list agrees.
     let id = get(&server, &token, "/api/v1/incidents?dedup_key=k1").1["items"][0]["id"].clone();
     let changed = client()
