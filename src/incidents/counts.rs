@@ -17,6 +17,12 @@ pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
 /// Replaces every delta row with one row per combination (none where the sum is 0), in one
 /// statement. Rows appended meanwhile by other transactions stay as they are, and several
 /// servers folding at once each fold only the rows they deleted, so no count changes.
+///
+/// Then the table is vacuumed, so the next second's deltas reuse the space of the rows just
+/// deleted: a batch of incidents appends about one row per incident (a batch holds most
+/// combinations), and left to autovacuum (once a minute at most) the table grows by a
+/// minute of ingest between visits. `SKIP_LOCKED`: a server whose neighbour is vacuuming
+/// leaves it to them.
 pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
     let Conn::Pg(pg) = conn else { return Ok(()) };
     pg.batch_execute(
@@ -25,7 +31,9 @@ pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
          INSERT INTO incident_count_deltas (instance, type, status, severity, n) \
          SELECT instance, type, status, severity, sum(n) FROM folded \
          GROUP BY instance, type, status, severity HAVING sum(n) <> 0",
-    )
+    )?;
+    // VACUUM runs outside a transaction block: its own statement.
+    pg.batch_execute("VACUUM (SKIP_LOCKED) incident_count_deltas")
 }
 
 /// Folds the deltas at start (a bulk load or `db copy` leaves many) and then every
