@@ -233,8 +233,8 @@ fn from_where<'a>(
                 .push(incidents)
                 .push(" ON i.id = l.incident_id WHERE l.key = ")
                 .text(key)
-            .push(" AND l.value = ")
-            .text(value);
+                .push(" AND l.value = ")
+                .text(value);
             "l.incident_id"
         }
     };

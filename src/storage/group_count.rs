@@ -37,7 +37,11 @@ impl SqliteAggregateFunction<Key> for Counter {
 
     fn finalize(counter: Option<Self>) -> String {
         let groups: Vec<Group> = counter
-            .map(|c| c.0.into_iter().map(|((a, b, c, d), n)| (a, b, c, d, n)).collect())
+            .map(|c| {
+                c.0.into_iter()
+                    .map(|((a, b, c, d), n)| (a, b, c, d, n))
+                    .collect()
+            })
             .unwrap_or_default();
         // Strings and integers always serialise; an empty answer would fail to parse.
         serde_json::to_string(&groups).unwrap_or_default()
