@@ -274,14 +274,9 @@ impl IncidentFilter {
     /// time filter, no cursor).
     pub fn is_by_facets_only(&self) -> bool {
         self.labels.is_empty()
-            && self.dedup_key.is_none()
-            && self.name_contains.is_none()
             && self.q.is_none()
-            && self.occurred_after.is_none()
-            && self.occurred_before.is_none()
-            && self.created_after.is_none()
-            && self.created_before.is_none()
             && self.before_id.is_none()
+            && self.names_facet_columns_only()
     }
 
     /// Whether the conditions besides free text and labels name only the columns facets
