@@ -264,6 +264,7 @@ fn fill(db: &Database, conn: &mut Conn, n: u64) {
         "UPDATE incidents SET status = 'acknowledged' WHERE status = 'open' AND id % 10 = 3",
     )
     .expect("acknowledge");
+    // The acknowledgements' deltas are folded too before anything is timed.
     intake::incidents::counts::fold(conn).expect("fold the facet deltas");
     println!(
         "Filled {} incidents in {secs:.0} s: {:.0} incidents/s through the writer (batches of {BATCH}, 8 in flight).\n",

@@ -22,8 +22,12 @@ pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
 /// deleted: a batch of incidents appends about one row per incident (a batch holds most
 /// combinations), and left to autovacuum (once a minute at most) the table grows by a
 /// minute of ingest between visits. `SKIP_LOCKED`: a server whose neighbour is vacuuming
-/// leaves it to them.
-pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
+/// leaves it to them. `TRUNCATE false`: cutting the emptied end off the file would take a
+/// lock that the writers' appends wait for (and that standbys replay), and the next second
+/// fills that space again. VACUUM needs the role that owns the table (the one that ran the
+/// migrations); another role gets a warning and the table grows as before.
+pub fn fold(conn: &mut Conn) -> anyhow::Result<()> {
+    use anyhow::Context;
     let Conn::Pg(pg) = conn else { return Ok(()) };
     pg.batch_execute(
         "WITH folded AS (DELETE FROM incident_count_deltas \
@@ -31,9 +35,11 @@ pub fn fold(conn: &mut Conn) -> diesel::QueryResult<()> {
          INSERT INTO incident_count_deltas (instance, type, status, severity, n) \
          SELECT instance, type, status, severity, sum(n) FROM folded \
          GROUP BY instance, type, status, severity HAVING sum(n) <> 0",
-    )?;
+    )
+    .context("folding the deltas")?;
     // VACUUM runs outside a transaction block: its own statement.
-    pg.batch_execute("VACUUM (SKIP_LOCKED) incident_count_deltas")
+    pg.batch_execute("VACUUM (SKIP_LOCKED, TRUNCATE false) incident_count_deltas")
+        .context("vacuuming the folded deltas")
 }
 
 /// Folds the deltas at start (a bulk load or `db copy` leaves many) and then every
@@ -53,7 +59,7 @@ pub fn spawn_folder(pool: Pool) {
             .await;
             match folded {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => log::warn!("facet counts: cannot fold the deltas: {e:#}"),
+                Ok(Err(e)) => log::warn!("facet counts: {e:#}"),
                 Err(e) => log::warn!("facet counts: the fold did not run: {e}"),
             }
         }

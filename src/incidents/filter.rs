@@ -281,13 +281,30 @@ impl IncidentFilter {
 
     /// Whether the conditions besides free text and labels name only the columns facets
     /// count by (instance, type, status, severity), so SQLite's facet index covers them.
+    /// Every field is named, so a new filter decides here whether the index covers it.
     pub fn names_facet_columns_only(&self) -> bool {
-        self.dedup_key.is_none()
-            && self.name_contains.is_none()
-            && self.occurred_after.is_none()
-            && self.occurred_before.is_none()
-            && self.created_after.is_none()
-            && self.created_before.is_none()
+        let IncidentFilter {
+            instance: _,
+            type_: _,
+            status: _,
+            severity: _,
+            labels: _,
+            q: _,
+            before_id: _,
+            limit: _,
+            dedup_key,
+            name_contains,
+            occurred_after,
+            occurred_before,
+            created_after,
+            created_before,
+        } = self;
+        dedup_key.is_none()
+            && name_contains.is_none()
+            && occurred_after.is_none()
+            && occurred_before.is_none()
+            && created_after.is_none()
+            && created_before.is_none()
     }
 }
 
