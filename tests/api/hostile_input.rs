@@ -1,7 +1,7 @@
-//! Values that used to get in and break things later: numbers beyond f64 and lone surrogate
-//! escapes (stored, then unreadable), timestamps outside the years 1-9999 (refused by
-//! PostgreSQL as a storage fault), JSONPath indexes beyond i64 (a panic when evaluated), and
-//! blank mapping literals (a blank incident name).
+//! Values that would get in and break things later if they were let through: numbers beyond
+//! f64 and lone surrogate escapes (stored, then unreadable), timestamps outside the years
+//! 1-9999 (refused by PostgreSQL as a storage fault), JSONPath indexes beyond i64 (a panic when
+//! evaluated), and blank mapping literals (a blank incident name).
 
 use serde_json::{json, Value};
 

@@ -1,7 +1,8 @@
 -- The PostgreSQL schema: the same tables, columns and constraints as SQLite has after
 -- migrations/sqlite/…000001 to …000007 (read those for why each exists). Differences:
--- raw_json is jsonb, ids come from sequences (so replicas never collide), and the
--- first-delivery trigger is a PL/pgSQL function.
+-- raw_json is created as jsonb here and becomes TEXT, as on SQLite, in …000002_raw_json_text;
+-- ids come from sequences (so replicas never collide), and the first-delivery trigger is a
+-- PL/pgSQL function.
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
