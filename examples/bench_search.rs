@@ -17,7 +17,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::StreamExt;
-use intake::incidents::search::search_text;
+use intake::incidents::text_index::search_text;
 use intake::incidents::{store, IncidentFilter};
 use intake::storage::writer::{NewIncident, WriteBatch, WriteError, Writer};
 use intake::storage::{Conn, Database};

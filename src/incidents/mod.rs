@@ -5,6 +5,7 @@ pub mod counts;
 pub mod filter;
 pub mod search;
 pub mod store;
+pub mod text_index;
 
 pub use filter::{FilterError, IncidentFilter, TextQuery};
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub use super::STATUSES;
-use super::{search, Facets, IncidentFilter, IncidentView};
+use super::{search, text_index, Facets, IncidentFilter, IncidentView};
 use crate::error::ServiceError;
 use crate::storage::schema::incidents;
 use crate::storage::{on_each_backend, write_transaction, Conn};
@@ -192,10 +192,10 @@ pub fn update_from_delivery(
         }
         record_update(conn, id, delivery.received, &delivery.raw_json)?;
         let updated = get(conn, id)?;
-        search::reindex_one(
+        text_index::reindex_one(
             conn,
             id,
-            &search::search_text(&updated.name, &delivery.raw_json),
+            &text_index::search_text(&updated.name, &delivery.raw_json),
         )?;
         Ok(updated)
     })

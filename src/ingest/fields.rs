@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::body::{raw_kind, Element};
 use crate::error::{ApiError, ErrorCode};
-use crate::incidents::search::search_text;
+use crate::incidents::text_index::search_text;
 use crate::instances::InstanceConfig;
 use crate::mapping::kind_of;
 use crate::storage::writer::{NewIncident, NewSample};

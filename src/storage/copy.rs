@@ -243,7 +243,7 @@ pub fn copy(from: &Database, to: &Database) -> anyhow::Result<Vec<TableCopy>> {
     ];
     advance_sequences(d)?;
     // The copied incidents' free-text entries (labels and counts follow by trigger).
-    crate::incidents::search::index_missing(d).context("indexing the copied incidents")?;
+    crate::incidents::text_index::index_missing(d).context("indexing the copied incidents")?;
     // Servers already running on the target reload what was copied.
     write_transaction(d, bump_config_version)?;
     Ok(report)

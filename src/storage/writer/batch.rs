@@ -18,7 +18,7 @@ pub struct NewIncident {
     pub labels: Option<String>,
     /// The delivery resolves the incident it lands on (mapping `resolve_when`).
     pub resolves: bool,
-    /// The words the free-text index holds for it (`incidents::search::search_text` of the
+    /// The words the free-text index holds for it (`incidents::text_index::search_text` of the
     /// name and `raw_json`), made by whoever builds the incident: on the request's worker
     /// thread, not on the writer's, which every request waits for.
     pub search_text: String,

@@ -236,7 +236,7 @@ pub(super) fn insert_plain(
                 };
             }
             fixed_chunks!(256, 128, 64, 32, 16, 8, 4, 2, 1);
-            crate::incidents::search::index_new_sqlite(c, &ids, texts)?;
+            crate::incidents::text_index::index_new_sqlite(c, &ids, texts)?;
             Ok(ids)
         }
         Conn::Pg(c) => {

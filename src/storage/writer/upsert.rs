@@ -75,7 +75,7 @@ pub(super) fn upsert(conn: &mut Conn, incident: &NewIncident) -> QueryResult<Sto
              RETURNING id, occurrences",
         );
     let row: Upserted = upsert.get_result(conn)?;
-    crate::incidents::search::reindex_one(conn, row.id, &incident.search_text)?;
+    crate::incidents::text_index::reindex_one(conn, row.id, &incident.search_text)?;
     if incident.resolves {
         diesel::update(incidents::table.find(row.id))
             .set(incidents::status.eq("resolved"))
